@@ -1,0 +1,10 @@
+"""Every loss of the paper, one family per module, behind ``build(name, num_classes, latent_dim, **hp)``.
+
+>>> from podexp.losses import build
+>>> loss = build("pod", num_classes=10, latent_dim=32)
+"""
+from podexp.losses import pedcc_family, softmax  # noqa: F401  (register the losses)
+from podexp.losses.base import LatentLoss
+from podexp.losses.registry import available, build, hyperparameters
+
+__all__ = ["LatentLoss", "available", "build", "hyperparameters"]

@@ -1,0 +1,131 @@
+"""Softmax-free losses on the fixed PEDCC head: Cosine, NaC and POD (METHOD.md section 3).
+
+All three predict with the cosine to the PEDCC (paper eq. 21-24): argmax_k cos(z, a_k).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from podexp.errors import ConfigError
+from podexp.losses.base import LatentLoss
+from podexp.losses.registry import register
+from podexp.pedcc import make_pedcc
+
+NORM_SOURCES = ("latent", "projection")
+SC_NORMALISATIONS = ("second_moment", "correlation")
+
+
+class PEDCCLoss(LatentLoss):
+    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
+
+    def __init__(self, num_classes, latent_dim, pedcc_method="simplex", pedcc_seed=0):
+        super().__init__(num_classes, latent_dim)
+        self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
+
+    def scores(self, z):
+        return F.normalize(z, dim=1) @ self.pedcc.T
+
+
+def target_cosine(z, centres, y, extra_sq_norm=0.0):
+    """z_i . a_{y_i} / sqrt(|z_i|^2 + extra): the cosine to the own centre (NaC's eq. 12 with v^2)."""
+    dot = (z * centres[y]).sum(1)
+    return dot / (z.pow(2).sum(1) + extra_sq_norm).sqrt().clamp_min(1e-12)
+
+
+@register("cosine")
+class CosineLoss(PEDCCLoss):
+    """L_cos = mean_i (1 - cos(z_i, a_{y_i}))^2  (paper eq. 9)."""
+
+    def compute(self, z, y, objective=0):
+        return (1 - target_cosine(z, self.pedcc, y)).pow(2).mean()
+
+
+@register("nac")
+class NaCLoss(PEDCCLoss):
+    """Norm-adaptive Cosine loss (eq. 12-17): mean_i (1 - z_i.a_{y_i} / sqrt(|z_i|^2 + v^2))^2.
+
+    v starts at ``v0`` and after epoch e (0-based) becomes alpha * (e + 1) * m_e, where m_e is the mean
+    L2 norm, over the epoch's training samples, of the latent z (``v_norm_source=latent``, the paper)
+    or of the PEDCC projection z A^T (``projection``, the authors' code). v is constant within an epoch.
+    """
+
+    def __init__(self, num_classes, latent_dim, alpha=0.01, v0=0.05, v_norm_source="latent",
+                 pedcc_method="simplex", pedcc_seed=0):
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
+        if v_norm_source not in NORM_SOURCES:
+            raise ConfigError(f"loss.v_norm_source must be one of {', '.join(NORM_SOURCES)}; "
+                              f"got '{v_norm_source}'.")
+        self.alpha = float(alpha)
+        self.v_norm_source = v_norm_source
+        self.register_buffer("v_value", torch.tensor(float(v0)))
+        # running sums of the epoch's norms, kept as buffers so a mid-epoch checkpoint holds them
+        self.register_buffer("norm_sum", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("norm_count", torch.zeros((), dtype=torch.float64))
+
+    @property
+    def v(self) -> float:
+        return float(self.v_value)
+
+    def _accumulate_norms(self, z):
+        source = z if self.v_norm_source == "latent" else z @ self.pedcc.T
+        self.norm_sum += source.detach().norm(dim=1).sum().double()
+        self.norm_count += z.shape[0]
+
+    def nac(self, z, y):
+        if self.training:
+            self._accumulate_norms(z)
+        return (1 - target_cosine(z, self.pedcc, y, self.v_value.pow(2))).pow(2).mean()
+
+    def compute(self, z, y, objective=0):
+        return self.nac(z, y)
+
+    def on_epoch_end(self, epoch, all_reduce):
+        total, count = all_reduce(self.norm_sum.clone()), all_reduce(self.norm_count.clone())
+        if count > 0:
+            self.v_value.fill_(self.alpha * (epoch + 1) * float(total / count))
+        self.norm_sum.zero_()
+        self.norm_count.zero_()
+
+    def state_metrics(self):
+        return {"v": self.v}
+
+
+def self_correlation_loss(z, centres, y, normalise="second_moment"):
+    """SC constraint (eq. 18-19) as in the authors' code.
+
+    r_i = z_i/|z_i| - a_{y_i};  C = (1/(B-1)) sum_i r_i r_i^T  (d x d, no mean subtraction);
+    L_SC = sum_{j != k} C_jk^2 / (d - 1).  With ``normalise="correlation"`` every column of r is
+    standardised over the batch first, so C is the correlation-coefficient matrix the paper names.
+    The off-diagonal sum is computed without forming C when B < d:
+    sum_{j,k} C_jk^2 = |R R^T|_F^2 / (B-1)^2 and the diagonal is C_jj = sum_i r_ij^2 / (B-1).
+    """
+    batch, dim = z.shape
+    if batch < 2 or dim < 2:
+        return z.new_zeros(())
+    r = F.normalize(z, dim=1) - centres[y]
+    if normalise == "correlation":
+        r = (r - r.mean(0)) / r.std(0).clamp_min(1e-6)
+    gram = r @ r.T if batch < dim else r.T @ r
+    off_diagonal = gram.pow(2).sum() - r.pow(2).sum(0).pow(2).sum()
+    return off_diagonal / ((batch - 1) ** 2 * (dim - 1))
+
+
+@register("pod")
+class PODLoss(NaCLoss):
+    """POD = L_NaC + lam * L_SC (METHOD.md section 3), lam = 1 and alpha = 0.01 by default."""
+
+    def __init__(self, num_classes, latent_dim, alpha=0.01, lam=1.0, v0=0.05, v_norm_source="latent",
+                 sc_normalise="second_moment", pedcc_method="simplex", pedcc_seed=0):
+        super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
+        if sc_normalise not in SC_NORMALISATIONS:
+            raise ConfigError(f"loss.sc_normalise must be one of {', '.join(SC_NORMALISATIONS)}; "
+                              f"got '{sc_normalise}'.")
+        self.lam = float(lam)
+        self.sc_normalise = sc_normalise
+
+    def compute(self, z, y, objective=0):
+        loss = self.nac(z, y)
+        if self.lam:
+            loss = loss + self.lam * self_correlation_loss(z, self.pedcc, y, self.sc_normalise)
+        return loss

@@ -1,0 +1,33 @@
+"""Backbone + latent head: image -> pooled feature -> FC1 -> latent z (METHOD.md section 2)."""
+from __future__ import annotations
+
+from torch import nn
+
+from podexp.errors import ConfigError
+from podexp.models.backbones import BACKBONES, build_backbone
+
+
+class LatentNet(nn.Module):
+    """backbone -> global pooling (inside the backbone) -> FC1 = Linear(C -> d, bias) -> z.
+
+    No BatchNorm and no ReLU after FC1: z is the raw latent feature every loss sees.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, latent_dim: int):
+        super().__init__()
+        self.backbone = backbone
+        self.fc1 = nn.Linear(feature_dim, latent_dim)
+
+    def forward(self, images):
+        return self.fc1(self.backbone(images))
+
+
+def build_model(backbone_cfg, *, in_channels: int, stem: str, latent_dim: int) -> LatentNet:
+    if latent_dim < 1:
+        raise ConfigError(f"dataset.latent_dim must be at least 1; got {latent_dim}.")
+    options = {k: v for k, v in backbone_cfg.items() if k != "name"}
+    backbone, feature_dim = build_backbone(backbone_cfg.name, in_channels, stem, **options)
+    return LatentNet(backbone, feature_dim, latent_dim)
+
+
+__all__ = ["BACKBONES", "LatentNet", "build_model"]

@@ -1,0 +1,57 @@
+"""Backbones: image -> pooled feature vector. Each builder returns (module, feature_dim).
+
+``stem`` adapts the first layers to the input size (METHOD.md section 5):
+``cifar`` (32 px: 3x3 stride-1 first conv, no max-pool), ``tiny`` (64 px: 3x3 stride-1 conv, keep the
+max-pool) and ``imagenet`` (224 px: the standard stem).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from podexp.errors import ConfigError, unknown_name
+
+STEMS = ("cifar", "tiny", "imagenet")
+BACKBONES: dict[str, Callable[..., tuple[nn.Module, int]]] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        BACKBONES[name] = fn
+        return fn
+    return wrap
+
+
+@register("small_cnn")
+def small_cnn(in_channels: int, stem: str, width: int = 32) -> tuple[nn.Module, int]:
+    """Three conv-BN-ReLU blocks and global average pooling: trains on a CPU in seconds."""
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    layers = [*block(in_channels, width), *block(width, 2 * width), nn.MaxPool2d(2),
+              *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), 4 * width
+
+
+@register("resnet50")
+def resnet50(in_channels: int, stem: str) -> tuple[nn.Module, int]:
+    """torchvision's ResNet-50 (random init) with the stem of METHOD.md section 5 and no fc."""
+    import torchvision
+
+    net = torchvision.models.resnet50(weights=None)
+    if stem in ("cifar", "tiny") or in_channels != 3:
+        kernel, stride, padding = (3, 1, 1) if stem != "imagenet" else (7, 2, 3)
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel, stride, padding, bias=False)
+    if stem == "cifar":
+        net.maxpool = nn.Identity()
+    feature_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, feature_dim
+
+
+def build_backbone(name: str, in_channels: int, stem: str, **options) -> tuple[nn.Module, int]:
+    if name not in BACKBONES:
+        raise unknown_name("backbone", name, BACKBONES)
+    if stem not in STEMS:
+        raise ConfigError(f"Unknown stem '{stem}' (dataset.stem). Use one of: {', '.join(STEMS)}.")
+    return BACKBONES[name](in_channels, stem, **options)

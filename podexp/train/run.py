@@ -1,0 +1,140 @@
+"""The body of ``train.py``: compose everything from the config, train, write the results.
+
+A run's folder holds ``config.yaml`` (resolved), ``metrics.jsonl``/``metrics.csv`` (one row per epoch),
+``last.pt`` (+ ``prev.pt``), ``train.log`` and, at the end, ``result.json``. A job that fails with a
+user error writes ``failed.json`` instead and, inside a multirun, lets the other jobs go on.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from podexp.data import build_loaders
+from podexp.errors import PodexpError
+from podexp.losses import build as build_loss
+from podexp.models import build_model
+from podexp.train.checkpoint import atomic_write_json, atomic_write_text, save_checkpoint
+from podexp.train.loggers import LocalMetrics, WandbLogger
+from podexp.train.loop import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise PodexpError(f"trainer.device={setting} but no CUDA device is visible. "
+                          f"Use trainer.device=cpu or trainer.device=auto.")
+    return torch.device(setting)
+
+
+def _hydra_context() -> tuple[Path, bool, str]:
+    """(output folder, whether this is a multirun job, job name) from Hydra, or defaults outside it."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        name = hc.job.override_dirname or hc.job.name
+        return Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN, name
+    except (ImportError, ValueError):
+        return Path.cwd(), False, "train"
+
+
+def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
+    """Train one configuration into ``out_dir`` and return its result record."""
+    started = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.trainer.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    channels_last = device.type == "cuda" and cfg.trainer.channels_last
+
+    loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last)
+    model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
+                        latent_dim=cfg.dataset.latent_dim)
+    loss_params = {k: v for k, v in cfg.loss.items() if k != "name"}
+    loss_fn = build_loss(cfg.loss.name, num_classes=loaders.num_classes,
+                         latent_dim=cfg.dataset.latent_dim, **loss_params)
+    model.to(device)
+    loss_fn.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    trainer = Trainer(cfg, model, loss_fn, loaders, device)
+
+    metrics = LocalMetrics(out_dir)
+    metrics.truncate_after(trainer.epoch)
+    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name) if cfg.logger.name == "wandb" else None
+
+    def on_epoch_end(row):
+        metrics.log(row)
+        if wandb is not None:
+            wandb.log(row)
+        if cfg.trainer.checkpoint:
+            save_checkpoint({**trainer.state_dict(), "config": resolved}, out_dir)
+
+    exit_code = 1
+    try:
+        last = trainer.fit(on_epoch_end)
+        result = {"status": "completed", "config": resolved, "seed": cfg.seed, "git_commit": git_commit(),
+                  "final_test_acc": last.get("test_acc"), "best_test_acc": trainer.best_acc,
+                  "final_train_acc": last.get("train_acc"), "epochs": trainer.epoch,
+                  "total_time_s": time.time() - started, "device": str(device)}
+        atomic_write_json(result, out_dir / "result.json")
+        if wandb is not None:
+            wandb.summary(result)
+        exit_code = 0
+        log.info("final test accuracy %.2f%% (best %.2f%%); results in %s", result["final_test_acc"],
+                 result["best_test_acc"], out_dir)
+        return result
+    finally:
+        if wandb is not None:
+            wandb.finish(exit_code)
+
+
+def main(cfg: DictConfig):
+    """Hydra task: train, turning user errors into one paragraph instead of a traceback."""
+    out_dir, multirun, job_name = _hydra_context()
+    try:
+        return train(cfg, out_dir, job_name)
+    except PodexpError as err:
+        atomic_write_json({"status": "failed", "error": str(err)}, out_dir / "failed.json")
+        if not multirun:
+            print(f"\nerror: {err}\n", file=sys.stderr)
+            sys.exit(2)
+        log.error("job %s failed: %s", job_name, err)
+    except Exception as err:
+        if not multirun:
+            raise
+        atomic_write_json({"status": "failed", "error": f"{err.__class__.__name__}: {err}",
+                           "traceback": traceback.format_exc()}, out_dir / "failed.json")
+        log.exception("job %s failed; the other jobs of the sweep go on", job_name)
+    return None
