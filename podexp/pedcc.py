@@ -26,7 +26,7 @@ from podexp.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("simplex", "iterative")
+METHODS = ("simplex", "iterative", "auto")
 SIMPLEX_TOLERANCE = 1e-5
 
 
@@ -112,10 +112,25 @@ def _validate_request(num_classes: int, dim: int, method: str) -> None:
             f"{num_classes - 1} or more) or use the approximate generator (loss.pedcc_method=iterative).")
 
 
+def resolve_method(num_classes: int, dim: int, method: str) -> str:
+    """``auto`` -> the exact simplex when K <= d + 1, else the iterative generator (said in the log)."""
+    if method != "auto":
+        return method
+    if num_classes <= dim + 1:
+        return "simplex"
+    log.warning("K=%d classes > d+1=%d: no exact simplex fits, so the PEDCC uses the iterative (charge) "
+                "generator, which is only approximately even.", num_classes, dim + 1)
+    return "iterative"
+
+
 def make_pedcc(num_classes: int, dim: int, method: str = "simplex", seed: int = 0,
                use_cache: bool = True) -> torch.Tensor:
-    """K x d float32 tensor of unit class centres; row k is the centre of class k."""
+    """K x d float32 tensor of unit class centres; row k is the centre of class k.
+
+    ``method``: ``simplex`` (exact; K <= d + 1 or a ConfigError), ``iterative``, or ``auto``.
+    """
     _validate_request(num_classes, dim, method)
+    method = resolve_method(num_classes, dim, method)
     path = cache_dir() / f"{method}_K{num_classes}_d{dim}_seed{seed}.pt"
     if use_cache and path.exists():
         try:

@@ -19,7 +19,7 @@ SC_NORMALISATIONS = ("second_moment", "correlation")
 class PEDCCLoss(LatentLoss):
     """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
 
-    def __init__(self, num_classes, latent_dim, pedcc_method="simplex", pedcc_seed=0):
+    def __init__(self, num_classes, latent_dim, pedcc_method="auto", pedcc_seed=0):
         super().__init__(num_classes, latent_dim)
         self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
 
@@ -51,7 +51,7 @@ class NaCLoss(PEDCCLoss):
     """
 
     def __init__(self, num_classes, latent_dim, alpha=0.01, v0=0.05, v_norm_source="latent",
-                 pedcc_method="simplex", pedcc_seed=0):
+                 pedcc_method="auto", pedcc_seed=0):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
         if v_norm_source not in NORM_SOURCES:
             raise ConfigError(f"loss.v_norm_source must be one of {', '.join(NORM_SOURCES)}; "
@@ -116,7 +116,7 @@ class PODLoss(NaCLoss):
     """POD = L_NaC + lam * L_SC (METHOD.md section 3), lam = 1 and alpha = 0.01 by default."""
 
     def __init__(self, num_classes, latent_dim, alpha=0.01, lam=1.0, v0=0.05, v_norm_source="latent",
-                 sc_normalise="second_moment", pedcc_method="simplex", pedcc_seed=0):
+                 sc_normalise="second_moment", pedcc_method="auto", pedcc_seed=0):
         super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
         if sc_normalise not in SC_NORMALISATIONS:
             raise ConfigError(f"loss.sc_normalise must be one of {', '.join(SC_NORMALISATIONS)}; "

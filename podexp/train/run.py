@@ -66,18 +66,9 @@ def _hydra_context() -> tuple[Path, bool, str]:
         return Path.cwd(), False, "train"
 
 
-def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
-    """Train one configuration into ``out_dir`` and return its result record."""
-    started = time.time()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.trainer.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+def build_components(cfg: DictConfig, device: torch.device):
+    """(loaders, model, loss) for ``cfg``, on ``device``; model and loss are freshly initialised."""
     channels_last = device.type == "cuda" and cfg.trainer.channels_last
-
     loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last)
     model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
                         latent_dim=cfg.dataset.latent_dim)
@@ -88,6 +79,21 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     loss_fn.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    return loaders, model, loss_fn
+
+
+def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
+    """Train one configuration into ``out_dir`` and return its result record."""
+    started = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.trainer.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    loaders, model, loss_fn = build_components(cfg, device)
     trainer = Trainer(cfg, model, loss_fn, loaders, device)
 
     metrics = LocalMetrics(out_dir)
