@@ -1,10 +1,17 @@
-"""Summarise a sweep: mean +- std (and n) of the final test accuracy per configuration.
+"""Summarise a sweep, or build one of the paper's tables / figures from its sweeps.
 
     python -m podexp.aggregate outputs/multirun/demo/2026-01-01_12-00-00
+    python -m podexp.aggregate --item table4 outputs/multirun/table4/<time> [--reports reports] [--check 1.0]
 
-A job is a folder holding ``config.yaml``; its configuration is its Hydra overrides without ``seed``.
-Jobs without ``result.json`` are counted as failed (or unfinished), never silently dropped.
-Writes ``summary.md`` and ``summary.csv`` into the sweep folder and prints the markdown table.
+Without ``--item``: mean +- std (and n) of the final test accuracy per configuration. A job is a folder
+holding ``config.yaml``; its configuration is its Hydra overrides without ``seed``. Jobs without
+``result.json`` are counted as failed (or unfinished), never silently dropped. Writes ``summary.md`` and
+``summary.csv`` into the sweep folder and prints the markdown table.
+
+With ``--item``: the paper's table (rows and columns as in ``podexp/paper_results.yaml``, mean ± std over
+seeds, the paper's value and the difference, best value in bold; cells without runs read "missing") as
+markdown, LaTeX and CSV, or the figure as PNG, PDF and CSV, under ``<reports>/<item>/``. ``--check TOL``
+exits 1 when a cell is missing or differs from the paper by more than TOL points.
 """
 from __future__ import annotations
 
@@ -84,24 +91,84 @@ def write_csv(cells: list[Cell], path: Path) -> None:
                              "" if c.std is None else f"{c.std:.4f}", c.n, len(c.failed)])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", type=Path, help="a multirun folder (outputs/multirun/<name>/<time>)")
-    args = parser.parse_args(argv)
-    if not args.sweep.is_dir():
-        print(f"error: {args.sweep} is not a folder. Pass the sweep folder that Hydra printed, "
+def summarise(sweep: Path) -> int:
+    if not sweep.is_dir():
+        print(f"error: {sweep} is not a folder. Pass the sweep folder that Hydra printed, "
               f"e.g. outputs/multirun/demo/<date_time>.", file=sys.stderr)
         return 2
-    cells = collect(args.sweep)
+    cells = collect(sweep)
     if not cells:
-        print(f"error: no runs (folders with config.yaml) under {args.sweep}.", file=sys.stderr)
+        print(f"error: no runs (folders with config.yaml) under {sweep}.", file=sys.stderr)
         return 2
     table = markdown(cells)
-    atomic_write_text(table, args.sweep / "summary.md")
-    write_csv(cells, args.sweep / "summary.csv")
+    atomic_write_text(table, sweep / "summary.md")
+    write_csv(cells, sweep / "summary.csv")
     print(table, end="")
-    print(f"\n(written to {args.sweep / 'summary.md'} and summary.csv)")
+    print(f"\n(written to {sweep / 'summary.md'} and summary.csv)")
     return 0
+
+
+def build_item(name: str, sweeps: list[Path], reports: Path, check: float | None = None,
+               options=None) -> int:
+    """Build ``name``'s table or figure from ``sweeps`` into ``reports/<name>/``; the exit status."""
+    from podexp.analysis import build, report, tables
+    from podexp.analysis.items import get_item
+    from podexp.analysis.runs import find_jobs
+
+    item = get_item(name)
+    missing = [s for s in sweeps if not s.is_dir()]
+    if missing:
+        print(f"error: {', '.join(map(str, missing))} is not a folder. Pass the sweep folder(s) of "
+              f"{name} (outputs/multirun/{name}/<date_time>).", file=sys.stderr)
+        return 2
+    jobs = find_jobs(sweeps)
+    out_dir = reports / name
+    options = options or build.Options()
+    table, images = None, []
+    if item.kind == "figure":
+        images = [p for p in build.build_figure(item, jobs, out_dir) if p.suffix == ".png"]
+        print(f"{name}: {len(jobs)} job(s); figure written to {out_dir}")
+    else:
+        table = (build.build_config_table(item) if item.kind == "config_table"
+                 else build.build_table(item, jobs, options))
+        report.write_table(table, out_dir)
+        print(tables.markdown(table), end="")
+        print(f"\n(written to {out_dir}/{name}.md, .tex and .csv)")
+    settings = report.wandb_settings(jobs)
+    if settings is not None:
+        report.log_to_wandb(name, settings, table, images, out_dir)
+    if check is not None and table is not None and item.checkable:
+        problems = tables.check(table, check)
+        for line in problems:
+            print(f"check: {line}", file=sys.stderr)
+        return 1 if problems else 0
+    return 0
+
+
+def main(argv=None) -> int:
+    from podexp.analysis.items import ITEMS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", type=Path, nargs="*",
+                        help="sweep folder(s) (outputs/multirun/<name>/<time>)")
+    parser.add_argument("--item", choices=sorted(ITEMS), help="build this paper table / figure")
+    parser.add_argument("--reports", type=Path, default=Path("reports"),
+                        help="with --item: outputs go to REPORTS/<item>/ (default reports)")
+    parser.add_argument("--check", type=float, metavar="TOL",
+                        help="with --item: exit 1 if a cell is missing or off the paper by > TOL points")
+    parser.add_argument("--gda-covariance", choices=["shared", "per_class"], default="shared",
+                        help="Table 9: GDA covariance (default shared)")
+    parser.add_argument("--gda-shrinkage", type=float, default=0.1,
+                        help="Table 9: shrinkage of the GDA covariance towards a scaled identity")
+    args = parser.parse_args(argv)
+    if args.item is None:
+        if len(args.sweeps) != 1:
+            parser.error("pass exactly one sweep folder, or --item ITEM with its sweep folders")
+        return summarise(args.sweeps[0])
+    from podexp.analysis.build import Options
+
+    return build_item(args.item, args.sweeps, args.reports, args.check,
+                      Options(args.gda_covariance, args.gda_shrinkage))
 
 
 if __name__ == "__main__":

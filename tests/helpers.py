@@ -34,3 +34,41 @@ def run_train_py(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout:
 
 
 FAST = ("debug=fast",)
+
+
+def write_idx(path: Path, array, gz: bool = False) -> Path:
+    """Write a uint8 array as an idx file (the MNIST format), written independently of podexp's reader."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    payload = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload += array.tobytes()
+    path = Path(str(path) + ".gz") if gz else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+    return path
+
+
+def write_fake_mnist(folder: Path, n_train: int = 200, n_test: int = 100, gz: bool = False, seed: int = 0) -> Path:
+    """Four idx files of learnable 28x28 images: class k is a bright square at a class-specific spot."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            r, c = 2 + 8 * (k // 4), 2 + 6 * (k % 4)
+            images[i, r:r + 6, c:c + 6] = 250
+        return images, labels
+
+    (tx, ty), (vx, vy) = split(n_train), split(n_test)
+    write_idx(folder / "train-images-idx3-ubyte", tx, gz)
+    write_idx(folder / "train-labels-idx1-ubyte", ty, gz)
+    write_idx(folder / "t10k-images-idx3-ubyte", vx, gz)
+    write_idx(folder / "t10k-labels-idx1-ubyte", vy, gz)
+    return folder

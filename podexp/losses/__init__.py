@@ -3,7 +3,8 @@
 >>> from podexp.losses import build
 >>> loss = build("pod", num_classes=10, latent_dim=32)
 """
-from podexp.losses import pedcc_family, softmax  # noqa: F401  (register the losses)
+from podexp.losses import (center, cot, lsoftmax, margin, pedcc_am, pedcc_family,  # noqa: F401
+                           softmax, wsoftmax)  # (importing a module registers its losses)
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import available, build, hyperparameters
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from podexp.errors import ConfigError
+from podexp.models import cnns, transformers  # noqa: F401  (register their backbones)
 from podexp.models.backbones import BACKBONES, build_backbone
 
 

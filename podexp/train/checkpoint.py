@@ -34,8 +34,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
-    path = Path(path)
+def _write_synced_tmp(data: bytes, path: Path) -> str:
+    """``data`` in a fsynced temporary file next to ``path``; returns its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -43,10 +43,19 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    path = Path(path)
+    tmp = _write_synced_tmp(data, path)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
 
@@ -66,14 +75,25 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
 
 def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt") -> Path:
-    """Write ``state`` to ``folder/name``; the previous one is kept as ``prev.pt``."""
+    """Write ``state`` to ``folder/name``; the previous one is kept as ``prev.pt``.
+
+    The new file is complete and fsynced under a temporary name before the two renames
+    (last -> prev, tmp -> last), so at every instant one complete checkpoint exists.
+    """
     folder = Path(folder)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     target, previous = folder / name, folder / "prev.pt"
-    if target.exists():
-        os.replace(target, previous)
-    atomic_write_bytes(buffer.getvalue(), target)
+    tmp = _write_synced_tmp(buffer.getvalue(), target)
+    try:
+        if target.exists():
+            os.replace(target, previous)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
     return target
 
 
@@ -100,3 +120,28 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, Path]:
     raise PodexpError(f"No readable checkpoint at {tried}. The file is missing, truncated or not a "
                       f"podexp checkpoint. Point resume= at a good last.pt/prev.pt, or start afresh "
                       f"with resume=null.")
+
+
+def append_line(line: str, path: str | os.PathLike) -> None:
+    """Append one line and fsync it. A crash can only leave a partial *last* line, which
+    ``read_jsonl`` skips."""
+    with open(path, "a") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The rows of a JSON-lines file, skipping (with a warning) a torn line left by a crash."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("Skipping unreadable line %d of %s (a write cut short by a crash).", number, path)
+    return rows

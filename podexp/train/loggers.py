@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from pathlib import Path
+
+from podexp.train.checkpoint import append_line, atomic_write_text, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -17,25 +20,25 @@ class LocalMetrics:
         self.csv = Path(out_dir) / "metrics.csv"
 
     def rows(self) -> list[dict]:
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+        return read_jsonl(self.jsonl)
 
     def truncate_after(self, epoch: int) -> None:
         """Drop rows of epochs >= ``epoch`` (a resumed run rewrites them)."""
         kept = [r for r in self.rows() if r["epoch"] < epoch]
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_text("".join(json.dumps(r) + "\n" for r in kept), self.jsonl)
+        self._write_csv(kept)
 
     def log(self, row: dict) -> None:
-        with self.jsonl.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-        rows = self.rows()
+        append_line(json.dumps(row), self.jsonl)
+        self._write_csv(self.rows())
+
+    def _write_csv(self, rows: list[dict]) -> None:
         fields = list(dict.fromkeys(k for r in rows for k in r))
-        with self.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(text.getvalue(), self.csv)
 
 
 class WandbLogger:

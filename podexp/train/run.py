@@ -24,7 +24,9 @@ from podexp.losses import build as build_loss
 from podexp.models import build_model
 from podexp.train.checkpoint import atomic_write_json, atomic_write_text, save_checkpoint
 from podexp.train.loggers import LocalMetrics, WandbLogger
+from podexp.train import distributed, resume, signals
 from podexp.train.loop import Trainer
+from podexp.validate import validate_config
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,14 @@ def _hydra_context() -> tuple[Path, bool, str]:
         return Path.cwd(), False, "train"
 
 
-def build_components(cfg: DictConfig, device: torch.device):
-    """(loaders, model, loss) for ``cfg``, on ``device``; model and loss are freshly initialised."""
+def build_components(cfg: DictConfig, device: torch.device, rank: int = 0, world_size: int = 1):
+    """(loaders, model, loss) for ``cfg``, on ``device``; model and loss are freshly initialised.
+
+    ``rank``/``world_size`` (torchrun) give this process its shard of every batch.
+    """
     channels_last = device.type == "cuda" and cfg.trainer.channels_last
-    loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last)
+    loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last,
+                            rank=rank, world_size=world_size)
     model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
                         latent_dim=cfg.dataset.latent_dim)
     loss_params = {k: v for k, v in cfg.loss.items() if k != "name"}
@@ -85,36 +91,66 @@ def build_components(cfg: DictConfig, device: torch.device):
 def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     """Train one configuration into ``out_dir`` and return its result record."""
     started = time.time()
+    validate_config(cfg)
+    done = resume.finished_result(out_dir) if cfg.get("resume") == "auto" else None
+    if done is not None:
+        log.info("%s already holds a finished run (result.json); not training again.", out_dir)
+        return done
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
+    ctx = distributed.from_env()          # rank 0 of 1 unless launched by torchrun; only rank 0 writes
+    if ctx.is_main:
+        atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     seed_everything(cfg.seed)
-    device = pick_device(cfg.trainer.device)
+    device = distributed.init(ctx, pick_device(cfg.trainer.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    loaders, model, loss_fn = build_components(cfg, device)
-    trainer = Trainer(cfg, model, loss_fn, loaders, device)
+    loaders, model, loss_fn = build_components(cfg, device, ctx.rank, ctx.world_size)
+    model = distributed.prepare_model(model, loss_fn, ctx, device, sync_bn=cfg.trainer.sync_bn,
+                                      compile=cfg.trainer.compile)
+    trainer = Trainer(cfg, model, loss_fn, loaders, device, ctx)
+    wandb_run_id = resume.restore(trainer, cfg, resolved, out_dir)
 
-    metrics = LocalMetrics(out_dir)
-    metrics.truncate_after(trainer.epoch)
-    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name) if cfg.logger.name == "wandb" else None
+    metrics = LocalMetrics(out_dir) if ctx.is_main else None
+    if metrics is not None:
+        metrics.truncate_after(trainer.epoch)
+    use_wandb = cfg.logger.name == "wandb" and ctx.is_main
+    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, wandb_run_id) if use_wandb else None
+
+    def checkpoint():
+        save_checkpoint({**trainer.state_dict(), "config": resolved, "config_hash": resume.config_hash(resolved),
+                         "wandb_run_id": wandb.run_id if wandb is not None else wandb_run_id}, out_dir)
+
+    def on_preempt():
+        saved = bool(cfg.trainer.checkpoint)
+        if saved and ctx.is_main:
+            checkpoint()
+        raise signals.Preempted(resume.preemption_message(out_dir, saved, trainer.epoch, trainer.step_in_epoch))
 
     def on_epoch_end(row):
+        if not ctx.is_main:
+            return
         metrics.log(row)
         if wandb is not None:
             wandb.log(row)
         if cfg.trainer.checkpoint:
-            save_checkpoint({**trainer.state_dict(), "config": resolved}, out_dir)
+            checkpoint()
 
     exit_code = 1
     try:
-        last = trainer.fit(on_epoch_end)
+        trainer.on_preempt = on_preempt
+        with signals.preemption_handlers():
+            last = trainer.fit(on_epoch_end)
+        if not last and metrics is not None and metrics.rows():   # resumed after its last epoch
+            last = metrics.rows()[-1]
         result = {"status": "completed", "config": resolved, "seed": cfg.seed, "git_commit": git_commit(),
                   "final_test_acc": last.get("test_acc"), "best_test_acc": trainer.best_acc,
                   "final_train_acc": last.get("train_acc"), "epochs": trainer.epoch,
                   "total_time_s": time.time() - started, "device": str(device)}
-        atomic_write_json(result, out_dir / "result.json")
+        if ctx.is_main:
+            atomic_write_json(result, out_dir / "result.json")
         if wandb is not None:
             wandb.summary(result)
         exit_code = 0
@@ -124,6 +160,7 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     finally:
         if wandb is not None:
             wandb.finish(exit_code)
+        distributed.shutdown()
 
 
 def main(cfg: DictConfig):
@@ -131,6 +168,9 @@ def main(cfg: DictConfig):
     out_dir, multirun, job_name = _hydra_context()
     try:
         return train(cfg, out_dir, job_name)
+    except signals.Preempted as stop:
+        print(f"\n{stop}\n", file=sys.stderr)
+        raise
     except PodexpError as err:
         atomic_write_json({"status": "failed", "error": str(err)}, out_dir / "failed.json")
         if not multirun:

@@ -1,0 +1,123 @@
+"""Fill an item's table (or draw its figure) from the jobs of its sweeps."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from podexp.analysis import curves, figures
+from podexp.analysis.features import extract_features
+from podexp.analysis.items import Item
+from podexp.analysis.runs import Job, same_value
+from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
+from podexp.analysis.tables import Table, add_value, new_table
+
+log = logging.getLogger(__name__)
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass
+class Options:
+    gda_covariance: str = "shared"
+    gda_shrinkage: float = 0.1
+    device: str = "cpu"
+
+
+def selected(item: Item, jobs: list[Job]) -> list[Job]:
+    """The jobs that belong to ``item``: those matching its ``where`` labels."""
+    return [job for job in jobs if all(same_value(job.label(k), v) for k, v in item.where.items())]
+
+
+def row_label(item: Item, job: Job) -> str:
+    return "/".join(str(job.label(key)) for key in item.rows)
+
+
+def measure(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float] | None:
+    """{column: value} for one job, or None when the job did not finish (no result.json)."""
+    if job.result is None:
+        return None
+    if item.measure == "accuracy":
+        column = job.label(item.column) if item.column else columns[0]
+        return {column: float(job.result["final_test_acc"])}
+    features = extract_features(job.path, options.device)
+    if item.measure == "norm_split":
+        return norm_split_accuracy(features.test_z, features.test_y, features.test_pred)
+    if item.measure == "eigen_variance":
+        return {columns[0]: eigenvalue_variance(features.test_z)}
+    if item.measure == "cosine_vs_gda":
+        gda = GaussianDiscriminant(options.gda_covariance, options.gda_shrinkage)
+        gda.fit(features.train_z, features.train_y, num_classes=int(job.config.dataset.num_classes))
+        return {"cosine": accuracy(features.test_pred, features.test_y),
+                "gda": accuracy(gda.predict(features.test_z), features.test_y)}
+    raise ValueError(f"unknown measure {item.measure!r}")
+
+
+def build_table(item: Item, jobs: list[Job], options: Options = Options()) -> Table:
+    table = new_table(item, "/".join(item.rows))
+    paper_columns = list(table.columns)
+    for job in selected(item, jobs):
+        values = measure(item, job, paper_columns, options)
+        row = row_label(item, job)
+        if values is None:
+            columns = [job.label(item.column)] if item.column else paper_columns
+            for column in columns:
+                add_value(table, row, column, None)
+        else:
+            for column, value in values.items():
+                add_value(table, row, column, value)
+    return table
+
+
+def build_config_table(item: Item, configs: Path = CONFIGS) -> Table:
+    """Table 3: num_classes and latent_dim of each dataset config (no runs)."""
+    table = new_table(item, "dataset")
+    for row in list(table.rows):
+        file = configs / "dataset" / f"{row}.yaml"
+        if file.exists():
+            cfg = OmegaConf.load(file)
+            for column in table.columns:
+                add_value(table, row, column, cfg.get(column))
+    return table
+
+
+def fig6_panel(job: Job) -> str:
+    """The panel title of a Fig. 6 run: the loss, with α for POD (the paper shows POD at several α)."""
+    loss = job.label("loss")
+    return f"pod (α={float(job.label('loss.alpha')):g})" if loss == "pod" else loss
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+def build_figure(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """Draw the figure of ``item`` into ``out_dir`` (PNG, PDF and the plotted data as CSV)."""
+    if item.name in ("fig2", "fig3"):
+        theta = np.linspace(0.0, np.pi, 361)
+        derivative = (curves.mse_normalised_derivative if item.name == "fig2"
+                      else curves.cosine_loss_derivative)(theta)
+        return figures.derivative_figure(item.name, theta, derivative, out_dir)
+    groups: dict[str, list[Job]] = {}
+    for job in selected(item, jobs):
+        groups.setdefault(row_label(item, job), []).append(job)
+    if item.name == "fig4":
+        runs = {label: [curves.read_metrics(j.path) for j in group] for label, group in groups.items()}
+        return figures.convergence_figure(item.name, runs, out_dir)
+    if item.name == "fig5":
+        points: dict[str, dict[float, list[float]]] = {}
+        for job in selected(item, jobs):
+            rows = curves.read_metrics(job.path)
+            if job.result is not None and rows:
+                dataset, alpha = job.label("dataset"), float(job.label("loss.alpha"))
+                points.setdefault(dataset, {}).setdefault(alpha, []).append(rows[-1]["train_loss"])
+        return figures.loss_vs_alpha_figure(item.name, points, out_dir)
+    if item.name == "fig6":
+        panels = {}
+        for job in selected(item, jobs):
+            label = fig6_panel(job)
+            if job.result is not None and label not in panels:
+                features = extract_features(job.path)
+                panels[label] = (features.test_z.numpy(), features.test_y.numpy())
+        return figures.latent_scatter_figure(item.name, panels, out_dir)
+    raise ValueError(f"{item.name} is not a figure")

@@ -1,0 +1,68 @@
+"""Latent features of a finished run: rebuild the model from ``config.yaml``, load ``last.pt``,
+and push the train and test splits through it (no augmentation, eval mode)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from podexp.errors import PodexpError
+
+
+@dataclass
+class RunFeatures:
+    train_z: torch.Tensor      # (N_train, d) latent features z (FC1 output)
+    train_y: torch.Tensor
+    test_z: torch.Tensor
+    test_y: torch.Tensor
+    test_pred: torch.Tensor    # the loss's own margin-free prediction on the test split
+
+
+def _unaugmented(loader):
+    """The loader's split in a fixed order with no augmentation (a test-mode twin of ``loader``)."""
+    from podexp.data.loaders import TensorLoader
+
+    if not getattr(loader, "train", False):
+        return loader
+    return TensorLoader(loader.images, loader.labels, 512, train=False, mean=loader.mean,
+                        std=loader.std, device=loader.device)
+
+
+@torch.no_grad()
+def _encode(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
+    zs, ys = [], []
+    for images, labels in batches:
+        zs.append(model(images).float().cpu())
+        ys.append(labels.cpu())
+    return torch.cat(zs), torch.cat(ys)
+
+
+def load_run(run_dir: Path, device: str | torch.device = "cpu"):
+    """(cfg, loaders, model, loss) of a finished run, with the weights of its ``last.pt``."""
+    from podexp.train.run import build_components
+
+    run_dir = Path(run_dir)
+    config, checkpoint = run_dir / "config.yaml", run_dir / "last.pt"
+    if not config.exists() or not checkpoint.exists():
+        raise PodexpError(f"{run_dir} is not a finished run with a checkpoint: it needs config.yaml and "
+                          f"last.pt. Train with trainer.checkpoint=true (the default).")
+    cfg = OmegaConf.load(config)
+    device = torch.device(device)
+    loaders, model, loss = build_components(cfg, device)
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    loss.load_state_dict(state["loss"])
+    model.eval()
+    loss.eval()
+    return cfg, loaders, model, loss
+
+
+def extract_features(run_dir: Path, device: str | torch.device = "cpu") -> RunFeatures:
+    """Latent z and labels of the train and test splits of the run in ``run_dir``."""
+    _, loaders, model, loss = load_run(run_dir, device)
+    train_z, train_y = _encode(model, _unaugmented(loaders.train))
+    test_z, test_y = _encode(model, loaders.test)
+    test_pred = loss.predict(test_z.to(device)).argmax(1).cpu()
+    return RunFeatures(train_z, train_y, test_z, test_y, test_pred)

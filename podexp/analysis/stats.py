@@ -1,0 +1,93 @@
+"""Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spread of the normalised
+features' covariance (Table 5) and Gaussian discriminant analysis (Table 9)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def norm_split_accuracy(z: torch.Tensor, labels: torch.Tensor, pred: torch.Tensor) -> dict[str, float]:
+    """Accuracy (%) of the samples whose ‖z‖ is below the mean norm and of those at or above it (Table 1).
+
+    A side with no sample gets NaN.
+    """
+    norms = z.double().norm(dim=1)
+    low = norms < norms.mean()
+    correct = (pred == labels).double()
+
+    def acc(mask):
+        return 100.0 * correct[mask].mean().item() if mask.any() else math.nan
+    return {"low_norm": acc(low), "high_norm": acc(~low)}
+
+
+def eigenvalue_variance(z: torch.Tensor) -> float:
+    """The Table 5 statistic: population variance of the eigenvalues of the covariance of ẑ = z/‖z‖.
+
+    C = (1/(N−1)) Σ_i (ẑ_i − m)(ẑ_i − m)ᵀ with m the mean of ẑ; λ_1..λ_d its eigenvalues;
+    the statistic is (1/d) Σ_j (λ_j − λ̄)². It is 0 when the energy of the normalised features is spread
+    evenly over all d directions and grows as it concentrates in few of them. (The paper's wording,
+    "variance of the feature eigen-vectors (normalized)", names no formula; this is the reading used.)
+    """
+    unit = z.double() / z.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    centred = unit - unit.mean(dim=0)
+    cov = centred.T @ centred / (unit.shape[0] - 1)
+    eigenvalues = torch.linalg.eigvalsh(cov)
+    return eigenvalues.var(unbiased=False).item()
+
+
+class GaussianDiscriminant:
+    """Gaussian discriminant analysis on latent features (METHOD §3, Table 9).
+
+    One Gaussian per class: class mean μ_k, covariance Σ (``shared``: pooled within-class) or Σ_k
+    (``per_class``), shrunk towards (tr Σ / d)·I by ``shrinkage`` so it is invertible; prior π_k = class
+    frequency. Predicts argmax_k log N(z; μ_k, Σ_k) + log π_k.
+    """
+
+    def __init__(self, covariance: str = "shared", shrinkage: float = 0.1):
+        if covariance not in ("shared", "per_class"):
+            raise ValueError(f"covariance must be 'shared' or 'per_class'; got {covariance!r}")
+        if not 0.0 <= shrinkage <= 1.0:
+            raise ValueError(f"shrinkage must lie in [0, 1]; got {shrinkage}")
+        self.covariance, self.shrinkage = covariance, shrinkage
+
+    def _shrunk(self, cov: torch.Tensor) -> torch.Tensor:
+        d = cov.shape[0]
+        target = torch.eye(d, dtype=cov.dtype) * (cov.diagonal().sum() / d).clamp_min(1e-12)
+        return (1 - self.shrinkage) * cov + self.shrinkage * target
+
+    def fit(self, z: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None):
+        z = z.double()
+        k = int(labels.max()) + 1 if num_classes is None else num_classes
+        counts = torch.bincount(labels, minlength=k).double()
+        if (counts == 0).any():
+            raise ValueError("every class needs at least one training sample to fit GDA")
+        self.means = torch.stack([z[labels == c].mean(0) for c in range(k)])
+        self.log_prior = (counts / counts.sum()).log()
+        residual = z - self.means[labels]
+        if self.covariance == "shared":
+            covs = [self._shrunk(residual.T @ residual / max(len(z) - k, 1))]
+        else:
+            covs = [self._shrunk(residual[labels == c].T @ residual[labels == c]
+                                 / max(int(counts[c]) - 1, 1)) for c in range(k)]
+        self.chols = [torch.linalg.cholesky(cov) for cov in covs]
+        return self
+
+    def log_joint(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, K): log N(z; μ_k, Σ_k) + log π_k, whitening z by the Cholesky factor of each Σ."""
+        z = z.double()
+        d = z.shape[1]
+        columns = []
+        for c, mean in enumerate(self.means):
+            chol = self.chols[0 if self.covariance == "shared" else c]
+            white = torch.linalg.solve_triangular(chol, (z - mean).T, upper=False)
+            log_det = 2 * chol.diagonal().log().sum()
+            columns.append(-0.5 * (white.pow(2).sum(0) + log_det + d * math.log(2 * math.pi)))
+        return torch.stack(columns, dim=1) + self.log_prior
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        return self.log_joint(z).argmax(1)
+
+
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    return 100.0 * (pred == labels).double().mean().item()

@@ -1,0 +1,88 @@
+"""ViT-B/16 and Swin-B from timm, ending in the pooled feature (``num_classes=0``).
+
+Inputs of any size are resized (bilinear) to the model's ``img_size`` (224) inside the wrapper, as the
+paper does for every dataset it runs on transformers. Pre-trained weights (METHOD.md section 5:
+ImageNet-21k for ViT, the Swin release) come from ``backbone.checkpoint=PATH`` (a file timm can load:
+.safetensors / .pth / .bin) or, with ``backbone.pretrained=true``, from the Hugging Face hub cache;
+``pretrained=false`` gives a random init. ``model_kwargs`` are passed to ``timm.create_model`` (tests
+use them to build reduced-size variants through the same code path).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from podexp.errors import ConfigError
+from podexp.models.backbones import register
+
+
+class ResizeTo(nn.Module):
+    """Bilinear resize of the batch to ``size`` x ``size`` (a no-op when it already is), then ``net``."""
+
+    def __init__(self, net: nn.Module, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-2:] != (self.size, self.size):
+            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net(images)
+
+
+def _weights_url(model: str) -> str:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model)
+    hub_id = cfg.hf_hub_id if cfg is not None else None
+    return f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors" if hub_id else f"timm's {model}"
+
+
+def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, pretrained: bool = True,
+                         checkpoint: str | None = None, model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    import timm
+
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(model_kwargs):
+        model_kwargs = OmegaConf.to_container(model_kwargs)
+    kwargs = dict(num_classes=0, in_chans=in_channels, img_size=img_size, **(model_kwargs or {}))
+    if checkpoint:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"backbone.checkpoint={checkpoint}: no such file. Download the weights of "
+                              f"{model} ({_weights_url(model)}) to that path, or set "
+                              f"backbone.checkpoint=null backbone.pretrained=false for a random init.")
+        net = timm.create_model(model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+    elif pretrained:
+        try:
+            net = timm.create_model(model, pretrained=True, **kwargs)
+        except (OSError, RuntimeError, ValueError) as err:
+            raise ConfigError(f"Could not load the pre-trained weights of {model} ({err.__class__.__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}). Offline? Download "
+                              f"{_weights_url(model)} and pass backbone.checkpoint=PATH, or fill the "
+                              f"Hugging Face cache on a connected machine; backbone.pretrained=false "
+                              f"trains from a random init.") from None
+    else:
+        net = timm.create_model(model, pretrained=False, **kwargs)
+    return ResizeTo(net, img_size), net.num_features
+
+
+@register("vit_b16")
+def vit_b16(in_channels: int, stem: str, model: str = "vit_base_patch16_224.augreg_in21k",
+            img_size: int = 224, pretrained: bool = True, checkpoint: str | None = None,
+            model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    """ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm)."""
+    return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
+                                checkpoint=checkpoint, model_kwargs=model_kwargs)
+
+
+@register("swin_b")
+def swin_b(in_channels: int, stem: str, model: str = "swin_base_patch4_window7_224.ms_in22k",
+           img_size: int = 224, pretrained: bool = True, checkpoint: str | None = None,
+           model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    """Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage)."""
+    return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
+                                checkpoint=checkpoint, model_kwargs=model_kwargs)

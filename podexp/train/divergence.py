@@ -1,0 +1,139 @@
+"""Catch a non-finite loss or gradient before it reaches the weights (``trainer.on_nan``).
+
+A step is *bad* when its loss or the total L2 norm of its gradients is not finite (nan/inf; an overflowing
+norm counts too). The check never touches the weights:
+
+* **Sync-free path** (every optimiser fused, i.e. CUDA): the flag stays on the device and is handed to
+  the fused SGD/AdamW kernel as ``found_inf``, exactly as ``torch.amp.GradScaler`` does, so the update
+  (weights, momentum, Adam moments and step count) is a no-op for a bad step. The host reads the flag
+  every ``trainer.nan_check_every`` steps and at the end of the epoch, never per step.
+* **Per-step path** (foreach/for-loop optimisers, i.e. the CPU): the flag is read at once and a bad
+  step does not call ``optimizer.step()``.
+
+``on_nan=stop`` (default) raises ``DivergenceError`` naming the first bad epoch/step/objective, its
+loss and whether the gradient was the culprit; nothing is checkpointed after it, so the run folder keeps
+the last good checkpoint. On the sync-free path the steps between the bad one and the next read run on
+(bad ones are no-ops) but are discarded with the run. ``on_nan=skip`` skips bad steps and counts them
+(``skipped_steps`` in the epoch's metrics row); a skipped batch is left out of the epoch's train metrics
+and the floating-point buffers of model and loss (BatchNorm statistics, NaC/POD's norm sums) are put
+back to their values before the batch. In both modes the learning-rate schedule advances as usual.
+"""
+from __future__ import annotations
+
+import torch
+
+from podexp.errors import PodexpError
+
+POLICIES = ("stop", "skip")
+
+
+class DivergenceError(PodexpError):
+    """Training produced a non-finite loss or gradient under ``trainer.on_nan=stop``."""
+
+
+def _grads(optimizer) -> list[torch.Tensor]:
+    return [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+
+def _zero_momentum_buffers(optimizer) -> None:
+    """Fused SGD's first step fills its momentum buffer with ``empty_like`` and only then applies the
+    ``found_inf`` mask: a skipped first step would leave garbage behind. A zero buffer makes the first
+    step identical (0 * momentum + g = g) and safe to skip."""
+    if not isinstance(optimizer, torch.optim.SGD):
+        return
+    for group in optimizer.param_groups:
+        if group["momentum"]:
+            for p in group["params"]:
+                optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+
+
+class NonFiniteGuard:
+    def __init__(self, policy: str, optimizers, buffer_owners, steps_per_epoch: int, global_step: int,
+                 check_every: int, device: torch.device):
+        self.policy, self.steps_per_epoch, self.check_every = policy, steps_per_epoch, max(1, check_every)
+        self.sync_free = all(group.get("fused") for opt in optimizers for group in opt.param_groups)
+        self.buffer_owners = buffer_owners
+        self.device = device
+        self.step = torch.full((), float(global_step), dtype=torch.float64, device=device)
+        # first bad step of the run: (global step, loss, gradient non-finite, objective); nan = none yet
+        self.first_bad = torch.full((4,), float("nan"), dtype=torch.float64, device=device)
+        self.skipped = torch.zeros((), dtype=torch.float64, device=device)   # this epoch
+        self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._batch_bad = None
+
+    # -- per batch ------------------------------------------------------------------------------
+    def begin_batch(self) -> None:
+        self._batch_bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        if self.policy == "skip":
+            self._saved = [(b, b.detach().clone()) for owner in self.buffer_owners
+                           for b in owner.buffers() if b.is_floating_point()]
+
+    def step_optimizer(self, optimizer, loss: torch.Tensor, objective: int) -> torch.Tensor:
+        """``optimizer.step()`` unless ``loss`` or its gradients are non-finite; returns the device flag."""
+        grads = _grads(optimizer)
+        grad_bad = ~torch.isfinite(torch.nn.utils.get_total_norm(grads)) if grads else torch.zeros(
+            (), dtype=torch.bool, device=loss.device)
+        bad = grad_bad | ~torch.isfinite(loss.detach())
+        self._record(bad, loss, grad_bad, objective)
+        if self.sync_free:
+            _zero_momentum_buffers(optimizer)
+            optimizer.found_inf = bad.float().reshape(1)
+            try:
+                optimizer.step()
+            finally:
+                del optimizer.found_inf
+        elif bool(bad):
+            self._raise_if_stop()
+        else:
+            optimizer.step()
+        return bad
+
+    def end_batch(self) -> None:
+        bad = self._batch_bad
+        self.skipped += bad.double()
+        if self._saved and (self.sync_free or bool(bad)):
+            for buffer, before in self._saved:
+                buffer.copy_(torch.where(bad, before, buffer))
+        self._saved = []
+        self.step += 1
+
+    def poll(self, steps_done_in_epoch: int) -> None:
+        """The cheap-cadence read of the flag on the sync-free path (stop mode only)."""
+        if self.sync_free and self.policy == "stop" and steps_done_in_epoch % self.check_every == 0:
+            self._raise_if_stop()
+
+    def end_epoch(self) -> int:
+        """Raise (stop mode) if a bad step happened; return and reset this epoch's skipped count."""
+        self._raise_if_stop()
+        skipped = int(self.skipped)
+        self.skipped.zero_()
+        return skipped
+
+    # -- state ----------------------------------------------------------------------------------
+    def _record(self, bad, loss, grad_bad, objective) -> None:
+        self._batch_bad = self._batch_bad | bad
+        entry = torch.stack([self.step, loss.detach().double().reshape(()), grad_bad.double(),
+                             self.step.new_full((), float(objective))])
+        self.first_bad.copy_(torch.where(bad & self.first_bad[0].isnan(), entry, self.first_bad))
+
+    def _raise_if_stop(self) -> None:
+        if self.policy != "stop":
+            return
+        step, loss, grad_bad, objective = self.first_bad.tolist()
+        if step != step:  # nan: nothing bad so far
+            return
+        epoch, in_epoch = divmod(int(step), self.steps_per_epoch)
+        culprit = "and a non-finite gradient norm" if grad_bad else "(the gradient was finite)"
+        raise DivergenceError(
+            f"Training diverged at epoch {epoch + 1}, step {in_epoch + 1} of {self.steps_per_epoch} "
+            f"(global step {int(step)}, objective {int(objective)}): loss = {loss} {culprit}. The update "
+            f"was not applied and nothing was saved after it, so the run folder keeps the last good "
+            f"checkpoint. Lower optim.lr, add warm-up (sched.warmup_epochs), check the loss's "
+            f"hyper-parameters, or set trainer.on_nan=skip to skip such steps.")
+
+    def state_dict(self) -> dict:
+        return {"step": self.step.cpu(), "skipped": self.skipped.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step.copy_(state["step"])
+        self.skipped.copy_(state["skipped"])

@@ -1,0 +1,148 @@
+"""Continue a run exactly where it stopped (``resume=auto|null|PATH``).
+
+``auto`` looks for ``last.pt`` (falling back to ``prev.pt``) in the run's own folder: a new run folder
+holds none, so a fresh run starts from scratch, while a requeued cluster job or a command re-run with
+the same ``hydra.run.dir``/``hydra.sweep.dir`` continues. A folder whose ``result.json`` exists is
+finished and is not trained again. ``PATH`` resumes from that checkpoint file or run folder; ``null``
+always starts afresh.
+
+A checkpoint is the whole state that decides the rest of the run (see ``Trainer.state_dict``): model,
+loss buffers/parameters, optimisers, schedules, epoch and step within the epoch, the partial epoch
+metrics, best accuracy, the RNG states below, the W&B run id and the config hash. The data order and
+augmentation are drawn from generators seeded by (seed, epoch, step) in ``TensorLoader``, so they need
+no saved state of their own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from podexp.errors import ConfigError
+from podexp.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+# Keys that do not change what a run computes: a resumed run may differ in them freely.
+UNHASHED_KEYS = ("resume", "resume_allow_changes", "trainer.progress", "logger")
+
+
+def _flatten(tree, prefix="") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def _hashed(resolved: dict) -> dict:
+    flat = _flatten(resolved)
+    return {k: v for k, v in flat.items()
+            if not any(k == u or k.startswith(u + ".") for u in UNHASHED_KEYS)}
+
+
+def config_hash(resolved: dict) -> str:
+    """SHA-256 (16 hex digits) of the resolved config minus ``UNHASHED_KEYS``."""
+    text = json.dumps(_hashed(resolved), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_diff(saved: dict, current: dict) -> list[str]:
+    """``key: saved -> current`` for every hashed key that differs."""
+    old, new = _hashed(saved), _hashed(current)
+    missing = object()
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            fmt = lambda v: "(absent)" if v is missing else json.dumps(v, default=str)  # noqa: E731
+            lines.append(f"{key}: {fmt(a)} -> {fmt(b)}")
+    return lines
+
+
+def checkpoint_to_resume(setting, out_dir: Path) -> Path | None:
+    """The checkpoint file ``resume=setting`` points at, or None to start afresh."""
+    if setting in (None, "", "null", "none", False):
+        return None
+    if setting == "auto":
+        for name in ("last.pt", "prev.pt"):
+            if (out_dir / name).exists():
+                return out_dir / "last.pt"
+        return None
+    path = Path(str(setting)).expanduser()
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.exists() and not (path.name == "last.pt" and (path.parent / "prev.pt").exists()):
+        raise ConfigError(f"resume={setting}: no checkpoint there. Give a checkpoint file (last.pt or "
+                          f"prev.pt) or a run folder that holds one, resume=auto to continue in this "
+                          f"run's folder, or resume=null to start afresh.")
+    return path
+
+
+def finished_result(out_dir: Path) -> dict | None:
+    """The stored result of a run that already completed in ``out_dir``."""
+    path = out_dir / "result.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        log.warning("%s is unreadable; the run is treated as unfinished.", path)
+        return None
+
+
+def load_for_resume(path: Path, resolved: dict, allow_changes: bool) -> dict:
+    """Load the checkpoint at ``path`` and refuse it when it was written by another config."""
+    state, used = load_checkpoint(path)
+    saved = state.get("config") or {}
+    if state.get("config_hash") != config_hash(resolved):
+        diff = config_diff(saved, resolved)
+        if diff and not allow_changes:
+            shown = "; ".join(diff[:20]) + (f"; ... ({len(diff) - 20} more)" if len(diff) > 20 else "")
+            raise ConfigError(f"The checkpoint {used} was written by a different config ({shown}). Run "
+                              f"with the checkpoint's settings, add resume_allow_changes=true to resume "
+                              f"anyway (the run is then no longer an exact continuation), or "
+                              f"resume=null to start afresh.")
+        if diff:
+            log.warning("Resuming %s with a changed config: %s", used, "; ".join(diff))
+    log.info("Resuming from %s: epoch %d, step %d of the epoch.", used, state["epoch"] + 1,
+             state.get("step_in_epoch", 0))
+    return state
+
+
+def rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(state: dict) -> None:
+    if "python" in state:
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
+    """Load the checkpoint ``cfg.resume`` points at into ``trainer``; return its W&B run id."""
+    path = checkpoint_to_resume(cfg.get("resume"), out_dir)
+    if path is None:
+        return None
+    state = load_for_resume(path, resolved, bool(cfg.get("resume_allow_changes", False)))
+    trainer.load_state_dict(state)
+    return state.get("wandb_run_id")
+
+
+def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int) -> str:
+    where = (f"A checkpoint at epoch {epoch + 1}, step {step} is in {out_dir}/last.pt." if saved else
+             "No checkpoint was written (trainer.checkpoint=false).")
+    return (f"Preempted: {where} To continue, run the same command again with "
+            f"hydra.run.dir={out_dir} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "
+            f"or with resume={out_dir}/last.pt; a requeued cluster job continues by itself.")

@@ -1,0 +1,38 @@
+"""Build the FaceScrub-100 64x64 train/test tree from per-identity image folders (rule: docs/datasets.md).
+
+    python scripts/prepare_facescrub.py SRC DST [--num-identities 100] [--test-fraction 0.15] [--size 64]
+
+SRC holds one folder of face images per identity; DST receives train/<id>/, test/<id>/ and manifest.json.
+Running it again changes nothing unless SRC or the options changed.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from podexp.data.prepare.facescrub import prepare_facescrub  # noqa: E402
+from podexp.errors import PodexpError  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--num-identities", type=int, default=100)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        summary = prepare_facescrub(args.src, args.dst, args.num_identities, args.test_fraction, args.size)
+    except PodexpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

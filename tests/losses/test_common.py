@@ -1,0 +1,65 @@
+"""Properties every loss shares: finite values and gradients at cos theta = +-1 and under bf16
+autocast, and ``predict`` giving (B, K) margin-free scores."""
+import pytest
+import torch
+from torch import nn
+
+from podexp.losses import available, build
+
+K, D, B = 5, 8, 6
+ALL = ["softmax", "center", "am_softmax", "arcface", "cm", "cot", "pedcc_loss", "cosine", "nac",
+       "pod", "lsoftmax", "wsoftmax"]
+
+
+def class_directions(loss):
+    """The class direction each loss compares z with: its (learnt) weight or its fixed PEDCC."""
+    return (loss.pedcc if hasattr(loss, "pedcc") else loss.weight).detach()
+
+
+def test_every_loss_is_registered():
+    assert set(ALL) <= set(available())
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["parallel", "antiparallel"])
+def test_finite_loss_and_gradients_at_cosine_plus_minus_one(name, sign):
+    torch.manual_seed(0)
+    loss = build(name, num_classes=K, latent_dim=D)
+    if name == "pedcc_loss":
+        loss.eval()          # running statistics (0, 1): BatchNorm keeps z's direction, so cos = +-1 exactly
+    y = torch.arange(B) % K
+    z = (sign * 3.0 * class_directions(loss)[y]).requires_grad_(True)
+    for objective in range(loss.num_objectives):
+        value = loss(z, y, objective=objective)
+        value.backward()
+        assert torch.isfinite(value), (name, objective)
+        assert torch.isfinite(z.grad).all(), (name, objective)
+        for p in loss.parameters():
+            assert p.grad is None or torch.isfinite(p.grad).all(), (name, objective)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_finite_and_fp32_under_bf16_autocast(name):
+    torch.manual_seed(0)
+    loss = build(name, num_classes=K, latent_dim=D)
+    head = nn.Linear(4, D)
+    x, y = torch.randn(B, 4), torch.arange(B) % K
+    for objective in range(loss.num_objectives):
+        head.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = head(x)
+            assert z.dtype == torch.bfloat16
+            value = loss(z, y, objective=objective)
+        assert value.dtype == torch.float32
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(head.weight.grad).all(), (name, objective)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            scores = loss.predict(head(x))
+        assert scores.dtype == torch.float32 and torch.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_predict_shape_and_no_gradient(name):
+    loss = build(name, num_classes=K, latent_dim=D)
+    scores = loss.predict(torch.randn(B, D, requires_grad=True))
+    assert scores.shape == (B, K) and not scores.requires_grad

@@ -1,0 +1,58 @@
+"""train.py as a user runs it: through a subprocess, with Hydra's runtime."""
+import json
+import time
+
+import pytest
+from helpers import run_train_py, write_fake_mnist
+
+pytestmark = pytest.mark.slow
+
+
+def test_missing_cifar100_stops_fast_with_one_paragraph(tmp_path):
+    started = time.time()
+    proc = run_train_py("loss=pod", "dataset=cifar100", f"data_root={tmp_path}/data",
+                        f"hydra.run.dir={tmp_path}/run", timeout=120)
+    assert proc.returncode == 2
+    assert time.time() - started < 60
+    assert "Traceback" not in proc.stderr
+    assert "cifar-100-python.tar.gz" in proc.stderr and f"{tmp_path}/data/cifar100" in proc.stderr
+    assert json.loads((tmp_path / "run" / "failed.json").read_text())["status"] == "failed"
+
+
+def test_fashion_mnist_from_a_folder_of_idx_files(tmp_path):
+    write_fake_mnist(tmp_path / "fmnist", n_train=256, n_test=64)
+    proc = run_train_py("dataset=fashion_mnist", f"dataset.root={tmp_path}/fmnist", "backbone=small_cnn",
+                        "trainer.epochs=1", "dataset.batch_size=32", f"hydra.run.dir={tmp_path}/run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["epochs"] == 1 and result["config"]["dataset"]["name"] == "fashion_mnist"
+
+
+def test_multirun_then_aggregate(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_train_py("-m", "debug=fast", "loss=softmax,pod", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["debug=fast,loss=pod,seed=0", "debug=fast,loss=pod,seed=1",
+                    "debug=fast,loss=softmax,seed=0", "debug=fast,loss=softmax,seed=1"]
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "podexp.aggregate", str(sweep)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    accs = {job: json.loads((sweep / job / "result.json").read_text())["final_test_acc"] for job in jobs}
+    pod_mean = (accs[jobs[0]] + accs[jobs[1]]) / 2
+    assert f"| debug=fast,loss=pod | {pod_mean:.2f} ±" in out.stdout
+    assert "| 2 | 0 |" in out.stdout
+    assert (sweep / "summary.csv").exists() and (sweep / "summary.md").read_text() in out.stdout
+
+
+def test_wandb_offline_one_run_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_train_py("-m", "debug=fast", "logger=wandb", "loss=softmax,pod", f"hydra.sweep.dir={sweep}",
+                        "name=wandbtest", env={"WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for job in ("debug=fast,loss=softmax", "debug=fast,loss=pod"):
+        runs = list((sweep / job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1, job
+        assert list(runs[0].glob("run-*.wandb")), "the offline run file is missing"
+        assert (sweep / job / "result.json").exists()
