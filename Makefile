@@ -8,7 +8,7 @@ DEMO_DIR := outputs/demo/$(STAMP_TIME)
 
 .PHONY: help setup demo test clean
 
-help:  ## list the targets
+help:  ## list the targets (and: make table1 ... table9, fig2 ... fig6: one paper item each)
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
@@ -25,6 +25,24 @@ demo: $(STAMP)  ## Softmax vs POD on the embedded digits, 3 seeds, then the tabl
 
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q
+
+BENCH_JSON ?= reports/bench.json
+.PHONY: bench
+bench: $(STAMP)  ## images/s of the podexp trainer vs the authors'-style loop, per-loss step cost (docs/benchmarks.md)
+	$(PY) scripts/bench.py --json $(BENCH_JSON)
+
+# The paper's tables and figures (docs/reproduce.md): `make table4` launches the item's runs, then
+# writes reports/table4/; extra Hydra overrides for every job: `make table4 ARGS="-- logger=wandb"`.
+ITEMS := table1 table2 table3 table4 table5 table6 table7 table8 table9 fig2 fig3 fig4 fig5 fig6
+SMOKE_REPORTS ?= reports/smoke
+ARGS ?=
+.PHONY: $(ITEMS) tables-smoke
+
+$(ITEMS): $(STAMP)
+	$(PY) scripts/reproduce.py $@ $(ARGS)
+
+tables-smoke: $(STAMP)  ## every table and figure on tiny data, CPU (reports in SMOKE_REPORTS)
+	$(PY) scripts/reproduce.py all --smoke --reports $(SMOKE_REPORTS) $(ARGS)
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs reports .pytest_cache

@@ -4,7 +4,7 @@
     python -m podexp.aggregate --item table4 outputs/multirun/table4/<time> [--reports reports] [--check 1.0]
 
 Without ``--item``: mean +- std (and n) of the final test accuracy per configuration. A job is a folder
-holding ``config.yaml``; its configuration is its Hydra overrides without ``seed``. Jobs without
+holding ``config.yaml`` (or ``failed.json``); its configuration is its Hydra overrides without ``seed``. Jobs without
 ``result.json`` are counted as failed (or unfinished), never silently dropped. Writes ``summary.md`` and
 ``summary.csv`` into the sweep folder and prints the markdown table.
 
@@ -59,10 +59,9 @@ def job_key(job: Path) -> str:
 
 def collect(sweep: Path) -> list[Cell]:
     cells: dict[str, Cell] = {}
-    for config in sorted(sweep.rglob("config.yaml")):
-        job = config.parent
-        if job.name == ".hydra":
-            continue
+    # a job is a folder with config.yaml, or with failed.json (a config rejected before it was written)
+    jobs = {p.parent for name in ("config.yaml", "failed.json") for p in sweep.rglob(name)}
+    for job in sorted(j for j in jobs if j.name != ".hydra"):
         cell = cells.setdefault(job_key(job), Cell(job_key(job)))
         result = job / "result.json"
         if result.exists():

@@ -67,9 +67,9 @@ def _loss_problems(cfg) -> list[str]:
 
 
 def _dataset_problems(ds) -> list[str]:
-    from podexp.data import READERS
+    from podexp.data import READERS, STREAMED
 
-    problems = [_names("dataset", ds.name, READERS),
+    problems = [_names("dataset", ds.name, {**READERS, **STREAMED}),
                 _number("dataset.batch_size", ds.batch_size, integer=True, minimum=1),
                 _number("dataset.latent_dim", ds.latent_dim, integer=True, minimum=1),
                 _number("dataset.num_classes", ds.num_classes, integer=True, minimum=2),
@@ -84,9 +84,11 @@ def _dataset_problems(ds) -> list[str]:
         problems.append(f"dataset.std={list(ds.std)}: every value must be a positive number.")
     root = ds.get("root")
     if root is not None and not ds.get("download", False) and not Path(str(root)).expanduser().is_dir():
-        problems.append(f"dataset.root={root}: the folder does not exist and dataset.download=false. "
-                        f"Point dataset.root (or $PODEXP_DATA) at the folder holding the {ds.name} files, "
-                        f"or set dataset.download=true.")
+        fix = (", or set dataset.download=true" if "download" in ds
+               else " (docs/datasets.md says how to get them)")
+        problems.append(f"dataset.root={root}: the folder does not exist"
+                        f"{' and dataset.download=false' if 'download' in ds else ''}. Point dataset.root "
+                        f"(or $PODEXP_DATA) at the folder holding the {ds.name} files{fix}.")
     return problems
 
 
@@ -100,14 +102,16 @@ def _training_problems(cfg) -> list[str]:
                 _names("sched", cfg.sched.name, SCHEDULES),
                 _number("optim.lr", cfg.optim.lr, integer=False, minimum=0, strict=True),
                 _number("trainer.epochs", tr.epochs, integer=True, minimum=1),
-                _number("seed", cfg.seed, integer=True, minimum=0)]
+                _number("seed", cfg.seed, integer=True)]
     for key in ("momentum", "weight_decay"):
         if key in cfg.optim:
             problems.append(_number(f"optim.{key}", cfg.optim[key], integer=False, minimum=0))
     if cfg.backbone.name in BACKBONES:
-        accepted = set(inspect.signature(BACKBONES[cfg.backbone.name]).parameters) - {"in_channels", "stem"}
+        parameters = inspect.signature(BACKBONES[cfg.backbone.name]).parameters
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())   # **options: anything goes
+        accepted = set(parameters) - {"in_channels", "stem"}
         unknown = sorted(set(cfg.backbone) - accepted - {"name"})
-        if unknown:
+        if unknown and not open_ended:
             problems.append(f"backbone '{cfg.backbone.name}' has no option(s) {', '.join(unknown)}. "
                             f"It accepts: {', '.join(sorted(accepted)) or 'none'}.")
     device = str(tr.device)

@@ -1,7 +1,6 @@
 """Fill an item's table (or draw its figure) from the jobs of its sweeps."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from podexp.analysis.runs import Job, same_value
 from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
 from podexp.analysis.tables import Table, add_value, new_table
 
-log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
@@ -89,6 +87,14 @@ def fig6_panel(job: Job) -> str:
     return f"pod (α={float(job.label('loss.alpha')):g})" if loss == "pod" else loss
 
 
+def fig6_order(panel: str) -> tuple:
+    """The paper's panel order: softmax, center, am_softmax, cm, cot, pedcc_loss, then POD by α."""
+    order = ["softmax", "center", "am_softmax", "cm", "cot", "pedcc_loss"]
+    if panel.startswith("pod (α="):
+        return (len(order) + 1, float(panel[len("pod (α="):-1]), panel)
+    return (order.index(panel) if panel in order else len(order), 0.0, panel)
+
+
 # -- figures ------------------------------------------------------------------------------------
 
 def build_figure(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
@@ -119,5 +125,6 @@ def build_figure(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
             if job.result is not None and label not in panels:
                 features = extract_features(job.path)
                 panels[label] = (features.test_z.numpy(), features.test_y.numpy())
-        return figures.latent_scatter_figure(item.name, panels, out_dir)
+        ordered = dict(sorted(panels.items(), key=lambda kv: fig6_order(kv[0])))
+        return figures.latent_scatter_figure(item.name, ordered, out_dir)
     raise ValueError(f"{item.name} is not a figure")

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from podexp.data.loaders import TensorLoader
 from podexp.errors import PodexpError
 
 
@@ -22,9 +23,11 @@ class RunFeatures:
 
 def _unaugmented(loader):
     """The loader's split in a fixed order with no augmentation (a test-mode twin of ``loader``)."""
-    from podexp.data.loaders import TensorLoader
-
-    if not getattr(loader, "train", False):
+    if not isinstance(loader, TensorLoader):
+        raise PodexpError(f"Feature extraction reads in-memory datasets (CIFAR, Tiny ImageNet, FaceScrub, "
+                          f"MNIST, digits, synthetic); this run's training loader is a "
+                          f"{loader.__class__.__name__}. Tables 1, 5, 9 and Fig. 6 use only in-memory data.")
+    if not loader.train:
         return loader
     return TensorLoader(loader.images, loader.labels, 512, train=False, mean=loader.mean,
                         std=loader.std, device=loader.device)

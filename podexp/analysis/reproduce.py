@@ -9,8 +9,8 @@ Each item names experiment configs (``configs/experiment/<name>.yaml``) whose ``
 pin the paper's runs. The driver passes those parameters on the command line, dropping the values
 whose config file does not exist (they show as "missing" in the table, with a warning). ``--smoke``
 adds ``debug=smoke`` (synthetic images with the real class count, small_cnn, one CPU epoch), keeps seed
-0, and stands small_cnn in for a swept or fixed backbone while keeping its paper name as the row label
-(``+label.backbone=...``).
+0, stands small_cnn in for a swept or fixed backbone while keeping its paper name as the row label
+(``+label.backbone=...``), and runs ``train.py -m`` inside this process instead of a subprocess.
 """
 from __future__ import annotations
 
@@ -80,6 +80,29 @@ def command_line(experiment: str, sweep_dir: Path, smoke: bool, extra: list[str]
     return [sys.executable, str(ROOT / "train.py"), "-m", *args, *extra]
 
 
+def run_in_process(argv: list[str]) -> int:
+    """``python train.py ARGS`` inside this process (the smoke mode: saves a Python + torch start-up per
+    experiment); the exit status."""
+    import runpy
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    saved = sys.argv
+    GlobalHydra.instance().clear()
+    sys.argv = argv
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+        return 0
+    except SystemExit as err:
+        return err.code if isinstance(err.code, int) else 1
+    except Exception as err:  # a broken experiment must not stop the other items
+        print(f"warning: {err.__class__.__name__}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+
+
 def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> list[Path]:
     """Run every experiment of the item; the sweep folders written."""
     sweeps = []
@@ -93,10 +116,10 @@ def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> l
             print(f"warning: {experiment}: nothing to run (no config for any swept value).", file=sys.stderr)
             continue
         print("+ " + " ".join(command[1:]), flush=True)
-        completed = subprocess.run(command, cwd=ROOT)
-        if completed.returncode != 0:
-            print(f"warning: {experiment} exited with status {completed.returncode}; building the "
-                  f"table from what finished.", file=sys.stderr)
+        status = run_in_process(command[1:]) if smoke else subprocess.run(command, cwd=ROOT).returncode
+        if status != 0:
+            print(f"warning: {experiment} exited with status {status}; building the table from what "
+                  f"finished.", file=sys.stderr)
         sweeps.append(sweep_dir)
     return sweeps
 
@@ -115,15 +138,15 @@ def main(argv=None) -> int:
     parser.add_argument("--from", dest="sweeps", type=Path, nargs="+", metavar="SWEEP",
                         help="build from these finished sweeps instead of launching runs")
     parser.add_argument("--check", type=float, metavar="TOL", help="exit 1 if a cell is off by > TOL")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER,
-                        help="after '--': extra Hydra overrides for every job (e.g. logger=wandb)")
-    args = parser.parse_args(argv)
+    parser.usage = "%(prog)s ITEM [ITEM ...] [options] [-- HYDRA_OVERRIDE ...]"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     names = list(ITEMS) if args.items == ["all"] else args.items
     for name in names:
         get_item(name)
     reports = args.reports or Path("reports/smoke" if args.smoke else "reports")
     sweep_root = args.sweep_root or Path("outputs/smoke" if args.smoke else "outputs/multirun")
-    extra = [o for o in args.overrides if o != "--"]
     status = 0
     for name in names:
         sweeps = args.sweeps if args.sweeps else launch(name, args.smoke, sweep_root.resolve(), extra)

@@ -60,16 +60,20 @@ class GaussianDiscriminant:
         z = z.double()
         k = int(labels.max()) + 1 if num_classes is None else num_classes
         counts = torch.bincount(labels, minlength=k).double()
-        if (counts == 0).any():
-            raise ValueError("every class needs at least one training sample to fit GDA")
-        self.means = torch.stack([z[labels == c].mean(0) for c in range(k)])
+        if (counts == 0).all():
+            raise ValueError("GDA needs at least one training sample")
+        # a class without training samples has prior 0 (log prior -inf): it is never predicted
+        self.means = torch.stack([z[labels == c].mean(0) if counts[c] else z.new_zeros(z.shape[1])
+                                  for c in range(k)])
         self.log_prior = (counts / counts.sum()).log()
         residual = z - self.means[labels]
         if self.covariance == "shared":
             covs = [self._shrunk(residual.T @ residual / max(len(z) - k, 1))]
         else:
             covs = [self._shrunk(residual[labels == c].T @ residual[labels == c]
-                                 / max(int(counts[c]) - 1, 1)) for c in range(k)]
+                                 / max(int(counts[c]) - 1, 1)) if counts[c] else torch.eye(z.shape[1],
+                                                                                           dtype=z.dtype)
+                    for c in range(k)]
         self.chols = [torch.linalg.cholesky(cov) for cov in covs]
         return self
 

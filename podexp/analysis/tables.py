@@ -106,9 +106,12 @@ def _number(value: float | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
 
-def cell_text(cell: Cell, fmt: str) -> str:
+def cell_text(cell: Cell, fmt: str, plain: bool = False) -> str:
+    """"mean ± std (n=N)", just the number when ``plain`` (config tables), or "missing"."""
     if cell.mean is None:
         return "missing"
+    if plain:
+        return format(cell.mean, fmt)
     return f"{format(cell.mean, fmt)} ± {format(cell.std, fmt)} (n={cell.n})"
 
 
@@ -126,7 +129,7 @@ def body(table: Table, bold=lambda text: f"**{text}**") -> list[list[str]]:
         line = [row]
         for column in table.columns:
             cell = table.cells[(row, column)]
-            text = cell_text(cell, fmt)
+            text = cell_text(cell, fmt, plain=table.item.kind == "config_table")
             diff = cell.diff
             line += [bold(text) if (row, column) in best else text, _number(cell.paper, fmt) or "—",
                      "—" if diff is None else format(diff, "+" + fmt)]
@@ -136,8 +139,10 @@ def body(table: Table, bold=lambda text: f"**{text}**") -> list[list[str]]:
 
 def markdown(table: Table) -> str:
     names = header(table)
-    out = [f"**{table.item.name}**: {table.caption} (mean ± std over seeds, n runs; paper value and "
-           f"difference beside each)", "", "| " + " | ".join(names) + " |",
+    source = ("values of configs/dataset/<name>.yaml" if table.item.kind == "config_table"
+              else "mean ± std over seeds, n runs")
+    out = [f"**{table.item.name}**: {table.caption} ({source}; paper value and difference beside each)",
+           "", "| " + " | ".join(names) + " |",
            "|" + "---|" * len(names)]
     out += ["| " + " | ".join(line) + " |" for line in body(table)]
     return "\n".join(out) + "\n"

@@ -9,7 +9,11 @@ margin-free cosines (METHOD.md section 4).
   (theta_y > pi - m) the target becomes s * (cos theta_y - m sin m) so the logit keeps decreasing in
   theta; ``easy_margin`` instead applies the margin only where cos theta_y > 0.
 * ``cm`` (combined margin, ArcFace paper eq. 4): target s * (cos(m1 theta_y + m2) - m3), all three
-  margins at once.
+  margins at once. Past theta_b = (pi - m2)/m1 the cosine rises again with theta_y, so the loss would
+  reward pushing z *away* from its class (on the digits demo, accuracy fell to 1%); with
+  ``monotonic_fallback`` (default) the target there is cos theta_y - (cos theta_b + 1 + m3), which is
+  continuous at theta_b and decreasing: the role ArcFace's fallback plays for m1 = 1, m3 = 0.
+  ``easy_margin`` (as ArcFace's) applies the margins only where cos theta_y > 0.
 """
 from __future__ import annotations
 
@@ -115,10 +119,21 @@ class ArcFaceLoss(CosineClassifierLoss):
 class CombinedMarginLoss(CosineClassifierLoss):
     """Combined margin: target s * (cos(m1 * theta_y + m2) - m3), theta_y = acos(cos theta_y)."""
 
-    def __init__(self, num_classes, latent_dim, scale=64.0, m1=1.0, m2=0.3, m3=0.2):
+    def __init__(self, num_classes, latent_dim, scale=64.0, m1=1.0, m2=0.3, m3=0.2, monotonic_fallback=True,
+                 easy_margin=False):
         super().__init__(num_classes, latent_dim, scale)
         self.m1, self.m2, self.m3 = float(m1), float(m2), float(m3)
+        self.monotonic_fallback = bool(monotonic_fallback)
+        self.easy_margin = bool(easy_margin)
 
     def target_logit(self, cos_target):
-        theta = torch.acos(clamp_cosine(cos_target))
-        return torch.cos(self.m1 * theta + self.m2) - self.m3
+        cos_target = clamp_cosine(cos_target)
+        theta = torch.acos(cos_target)
+        with_margin = torch.cos(self.m1 * theta + self.m2) - self.m3
+        if self.easy_margin:
+            return torch.where(cos_target > 0, with_margin, cos_target)
+        if not self.monotonic_fallback:
+            return with_margin
+        theta_b = (math.pi - self.m2) / self.m1                 # where m1 theta + m2 reaches pi
+        fallback = cos_target - (math.cos(theta_b) + 1.0 + self.m3) if theta_b < math.pi else with_margin
+        return torch.where(theta > theta_b, fallback, with_margin)

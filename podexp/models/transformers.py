@@ -9,6 +9,8 @@ use them to build reduced-size variants through the same code path).
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -40,10 +42,39 @@ def _weights_url(model: str) -> str:
     return f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors" if hub_id else f"timm's {model}"
 
 
-def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, pretrained: bool = True,
-                         checkpoint: str | None = None, model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
-    import timm
+class _MissingKeys(logging.Handler):
+    """Collects timm's report of model weights that a pre-trained file did not provide.
 
+    timm loads pre-trained weights non-strictly when the classifier is dropped (``num_classes=0``)
+    and only logs the missing keys; a wrong file would silently leave a random init.
+    """
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Missing keys"):
+            self.reports.append(record.getMessage())
+
+
+@contextmanager
+def _missing_key_reports():
+    logger = logging.getLogger("timm.models._builder")
+    handler, level = _MissingKeys(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.reports
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, pretrained: bool = True,
+                         checkpoint: str | None = None,
+                         model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+    import timm
     from omegaconf import OmegaConf
 
     if OmegaConf.is_config(model_kwargs):
@@ -55,18 +86,25 @@ def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, p
             raise ConfigError(f"backbone.checkpoint={checkpoint}: no such file. Download the weights of "
                               f"{model} ({_weights_url(model)}) to that path, or set "
                               f"backbone.checkpoint=null backbone.pretrained=false for a random init.")
-        net = timm.create_model(model, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs)
-    elif pretrained:
-        try:
-            net = timm.create_model(model, pretrained=True, **kwargs)
-        except (OSError, RuntimeError, ValueError) as err:
-            raise ConfigError(f"Could not load the pre-trained weights of {model} ({err.__class__.__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''}). Offline? Download "
-                              f"{_weights_url(model)} and pass backbone.checkpoint=PATH, or fill the "
-                              f"Hugging Face cache on a connected machine; backbone.pretrained=false "
-                              f"trains from a random init.") from None
-    else:
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+        source = f"the file {path}"
+    elif not pretrained:
         net = timm.create_model(model, pretrained=False, **kwargs)
+        return ResizeTo(net, img_size), net.num_features
+    else:
+        source = "the Hugging Face hub cache"
+    try:
+        with _missing_key_reports() as reports:
+            net = timm.create_model(model, pretrained=True, **kwargs)
+        if reports:
+            raise ValueError(reports[0][:300])
+    except (OSError, RuntimeError, ValueError, KeyError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise ConfigError(f"Could not load the pre-trained weights of {model} from {source} "
+                          f"({err.__class__.__name__}: {first_line}). Download {_weights_url(model)} "
+                          f"(offline: set HF_HUB_OFFLINE=1 to fail fast) and pass backbone.checkpoint=PATH, "
+                          f"or fill the Hugging Face cache on a connected machine; "
+                          f"backbone.pretrained=false trains from a random init.") from None
     return ResizeTo(net, img_size), net.num_features
 
 

@@ -15,8 +15,9 @@ loss and whether the gradient was the culprit; nothing is checkpointed after it,
 the last good checkpoint. On the sync-free path the steps between the bad one and the next read run on
 (bad ones are no-ops) but are discarded with the run. ``on_nan=skip`` skips bad steps and counts them
 (``skipped_steps`` in the epoch's metrics row); a skipped batch is left out of the epoch's train metrics
-and the floating-point buffers of model and loss (BatchNorm statistics, NaC/POD's norm sums) are put
-back to their values before the batch. In both modes the learning-rate schedule advances as usual.
+and every buffer of model and loss (BatchNorm statistics and counters, NaC/POD's norm sums) is put
+back to its value before the batch (a copy per step: only in skip mode). In both modes the
+learning-rate schedule advances as usual.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _zero_momentum_buffers(optimizer) -> None:
     """Fused SGD's first step fills its momentum buffer with ``empty_like`` and only then applies the
     ``found_inf`` mask: a skipped first step would leave garbage behind. A zero buffer makes the first
     step identical (0 * momentum + g = g) and safe to skip."""
-    if not isinstance(optimizer, torch.optim.SGD):
+    if not isinstance(optimizer, torch.optim.SGD) or optimizer.state:   # buffers exist after a step
         return
     for group in optimizer.param_groups:
         if group["momentum"]:
@@ -66,7 +67,7 @@ class NonFiniteGuard:
         self._batch_bad = torch.zeros((), dtype=torch.bool, device=self.device)
         if self.policy == "skip":
             self._saved = [(b, b.detach().clone()) for owner in self.buffer_owners
-                           for b in owner.buffers() if b.is_floating_point()]
+                           for b in owner.buffers()]
 
     def step_optimizer(self, optimizer, loss: torch.Tensor, objective: int) -> torch.Tensor:
         """``optimizer.step()`` unless ``loss`` or its gradients are non-finite; returns the device flag."""

@@ -46,31 +46,52 @@ class WandbLogger:
 
     def __init__(self, cfg, resolved: dict, out_dir: Path, job_name: str, run_id: str | None = None):
         self.run = None
+        settings = dict(project=cfg.project, entity=cfg.get("entity"), group=cfg.group,
+                        tags=list(cfg.get("tags") or []), name=job_name, config=resolved, dir=str(out_dir),
+                        id=run_id, resume="allow" if run_id else None, reinit="finish_previous")
         try:
             import wandb
 
-            self.run = wandb.init(project=cfg.project, entity=cfg.get("entity"), group=cfg.group,
-                                  tags=list(cfg.get("tags") or []), name=job_name, config=resolved,
-                                  dir=str(out_dir), mode=cfg.get("mode") or None, id=run_id,
-                                  resume="allow" if run_id else None, reinit="finish_previous")
-        except Exception as err:  # wandb down, bad key, bad mode: keep training on local logs
-            log.warning("W&B could not start (%s: %s). Training goes on with local logs in %s; "
-                        "to upload later, run `wandb sync %s/wandb/offline-run-*` once W&B works "
-                        "(or train with WANDB_MODE=offline).", err.__class__.__name__, err, out_dir, out_dir)
+            self.run = wandb.init(mode=cfg.get("mode") or None, **settings)
+        except Exception as err:  # wandb down, bad key, bad mode: keep training
+            log.warning("W&B could not start (%s: %s).", err.__class__.__name__, err)
+            self._fall_back_to_offline(settings, out_dir)
+
+    def _fall_back_to_offline(self, settings: dict, out_dir: Path) -> None:
+        """Log into an offline W&B run that ``wandb sync`` can upload later; else local logs only."""
+        try:
+            import wandb
+
+            self.run = wandb.init(mode="offline", **settings)
+            log.warning("Training goes on with an offline W&B run (and metrics.jsonl/csv in %s). Upload it "
+                        "later with `wandb sync %s/wandb/offline-run-*` once W&B is reachable.",
+                        out_dir, out_dir)
+        except Exception as err:
+            log.warning("Offline W&B failed too (%s: %s). Training goes on with metrics.jsonl/csv in %s "
+                        "only; fix W&B (`wandb login`, logger.mode) for the next run.",
+                        err.__class__.__name__, err, out_dir)
 
     @property
     def run_id(self) -> str | None:
         return self.run.id if self.run is not None else None
 
+    def _safely(self, what: str, call) -> None:
+        """W&B trouble in the middle of a run costs the W&B record, never the run."""
+        if self.run is None:
+            return
+        try:
+            call()
+        except Exception as err:
+            log.warning("W&B %s failed (%s: %s); metrics.jsonl/csv are unaffected.", what,
+                        err.__class__.__name__, err)
+
     def log(self, row: dict) -> None:
-        if self.run is not None:
-            self.run.log(row, step=row["epoch"])
+        self._safely("log", lambda: self.run.log(row, step=row["epoch"]))
 
     def summary(self, result: dict) -> None:
-        if self.run is not None:
-            self.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+        self._safely("summary", lambda: self.run.summary.update(scalars))
 
     def finish(self, exit_code: int = 0) -> None:
-        if self.run is not None:
-            self.run.finish(exit_code=exit_code)
-            self.run = None
+        self._safely("finish", lambda: self.run.finish(exit_code=exit_code))
+        self.run = None

@@ -99,7 +99,8 @@ class Trainer:
             self.train_step(images, labels, stats)
             self.step_in_epoch += 1
             self.guard.poll(self.step_in_epoch)
-            if self.on_preempt is not None and signals.requested():
+            if self.on_preempt is not None and signals.requested_by_all(
+                    self.dist, self.step_in_epoch, self.guard.check_every, self.device):
                 self.on_preempt()
         self.step_in_epoch, self.partial_stats = 0, None
         self.loss_fn.on_epoch_end(epoch, self.dist.all_reduce)

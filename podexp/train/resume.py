@@ -4,7 +4,8 @@
 holds none, so a fresh run starts from scratch, while a requeued cluster job or a command re-run with
 the same ``hydra.run.dir``/``hydra.sweep.dir`` continues. A folder whose ``result.json`` exists is
 finished and is not trained again. ``PATH`` resumes from that checkpoint file or run folder; ``null``
-always starts afresh.
+always starts afresh. Resuming from another run's folder copies its metrics rows of the epochs
+already done, so the new folder's ``metrics.jsonl`` is complete.
 
 A checkpoint is the whole state that decides the rest of the run (see ``Trainer.state_dict``): model,
 loss buffers/parameters, optimisers, schedules, epoch and step within the epoch, the partial epoch
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from podexp.errors import ConfigError
-from podexp.train.checkpoint import load_checkpoint
+from podexp.train.checkpoint import atomic_write_text, load_checkpoint, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +138,16 @@ def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
         return None
     state = load_for_resume(path, resolved, bool(cfg.get("resume_allow_changes", False)))
     trainer.load_state_dict(state)
+    source = path.parent / "metrics.jsonl"
+    target = out_dir / "metrics.jsonl"
+    if trainer.dist.is_main and source.exists() and not target.exists():   # resume=PATH from another run
+        rows = [r for r in read_jsonl(source) if r["epoch"] < state["epoch"]]
+        atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), target)
     return state.get("wandb_run_id")
 
 
 def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int) -> str:
-    where = (f"A checkpoint at epoch {epoch + 1}, step {step} is in {out_dir}/last.pt." if saved else
+    where = (f"A checkpoint after step {step} of epoch {epoch + 1} is in {out_dir}/last.pt." if saved else
              "No checkpoint was written (trainer.checkpoint=false).")
     return (f"Preempted: {where} To continue, run the same command again with "
             f"hydra.run.dir={out_dir} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "

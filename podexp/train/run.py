@@ -120,14 +120,16 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, wandb_run_id) if use_wandb else None
 
     def checkpoint():
-        save_checkpoint({**trainer.state_dict(), "config": resolved, "config_hash": resume.config_hash(resolved),
+        save_checkpoint({**trainer.state_dict(), "config": resolved,
+                         "config_hash": resume.config_hash(resolved),
                          "wandb_run_id": wandb.run_id if wandb is not None else wandb_run_id}, out_dir)
 
     def on_preempt():
         saved = bool(cfg.trainer.checkpoint)
         if saved and ctx.is_main:
             checkpoint()
-        raise signals.Preempted(resume.preemption_message(out_dir, saved, trainer.epoch, trainer.step_in_epoch))
+        message = resume.preemption_message(out_dir, saved, trainer.epoch, trainer.step_in_epoch)
+        raise signals.Preempted(message)
 
     def on_epoch_end(row):
         if not ctx.is_main:

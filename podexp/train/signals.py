@@ -17,6 +17,8 @@ import signal
 import threading
 from contextlib import contextmanager
 
+import torch
+
 log = logging.getLogger(__name__)
 
 EXIT_PREEMPTED = 75
@@ -71,3 +73,18 @@ def preemption_handlers():
         for s, handler in previous.items():
             signal.signal(s, handler)
         _requested = None
+
+
+def requested_by_all(dist, steps_done: int, every: int, device) -> bool:
+    """``requested()`` agreed over the ranks of a torchrun job (any rank's signal counts).
+
+    Ranks may receive the signal between different steps, so under data parallelism the flag is
+    all-reduced every ``every`` steps (the same steps on every rank) and ignored in between; one
+    process reads its own flag at every step.
+    """
+    if not dist.enabled:
+        return requested()
+    if steps_done % every:
+        return False
+    flag = torch.tensor(float(requested()), device=device)
+    return bool(dist.all_reduce(flag) > 0)

@@ -55,12 +55,45 @@ def test_arcface_value_with_fallback_and_easy_margin(easy_margin):
     assert loss(z, y).item() == pytest.approx(margin_ce(cos, y.numpy(), s, target), rel=1e-5)
 
 
-def test_combined_margin_uses_all_three_margins():
+@pytest.mark.parametrize("fallback", [False, True])
+def test_combined_margin_uses_all_three_margins(fallback):
     m1, m2, m3, s = 1.2, 0.3, 0.2, 16.0
-    loss = build("cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3)
+    loss = build("cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3, monotonic_fallback=fallback)
     z, y = batch(2)
-    expected = margin_ce(cosines(loss, z), y.numpy(), s, lambda c: math.cos(m1 * math.acos(c) + m2) - m3)
-    assert loss(z, y).item() == pytest.approx(expected, rel=1e-5)
+    z[0] = -torch.from_numpy(np64(loss.weight)[y[0]]).float() + 0.05 * torch.randn(D)
+    cos = cosines(loss, z)
+    theta_b = (math.pi - m2) / m1
+    assert math.acos(cos[0, y[0]]) > theta_b                        # one sample in the fallback region
+
+    def target(c):
+        theta = math.acos(c)
+        if fallback and theta > theta_b:
+            return c - (math.cos(theta_b) + 1 + m3)
+        return math.cos(m1 * theta + m2) - m3
+
+    assert loss(z, y).item() == pytest.approx(margin_ce(cos, y.numpy(), s, target), rel=1e-5)
+
+
+def test_combined_margin_easy_margin_keeps_plain_cosine_where_negative():
+    m1, m2, m3 = 1.0, 0.3, 0.2
+    loss = build("cm", num_classes=K, latent_dim=D, scale=8.0, m1=m1, m2=m2, m3=m3, easy_margin=True)
+    z, y = batch(5)
+    cos = cosines(loss, z)
+    targets = cos[np.arange(B), y.numpy()]
+    assert (targets > 0).any() and (targets < 0).any()
+
+    def target(c):
+        return math.cos(m1 * math.acos(c) + m2) - m3 if c > 0 else c
+
+    assert loss(z, y).item() == pytest.approx(margin_ce(cos, y.numpy(), 8.0, target), rel=1e-5)
+
+
+def test_combined_margin_target_is_continuous_and_decreasing_with_fallback():
+    loss = build("cm", num_classes=K, latent_dim=D, m1=1.0, m2=0.3, m3=0.2)
+    theta = torch.linspace(0.0, math.pi, 4001, dtype=torch.float64)
+    target = loss.target_logit(torch.cos(theta)).numpy()
+    steps = np.diff(target)
+    assert (steps < 1e-9).all() and np.abs(steps).max() < 2e-3
 
 
 @pytest.mark.parametrize("name,zero_margin", [("am_softmax", {"margin": 0.0}),

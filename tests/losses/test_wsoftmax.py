@@ -37,15 +37,6 @@ def test_alpha_zero_is_cross_entropy_on_normalised_weights():
     assert loss(z, y).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_alpha_raises_the_loss_of_a_fixed_batch():
-    z, y = batch(15)
-    values = []
-    for alpha in (0.0, 0.5, 1.5):
-        torch.manual_seed(0)
-        values.append(build("wsoftmax", num_classes=K, latent_dim=D, alpha=alpha)(z, y).item())
-    assert values[0] < values[1] < values[2]
-
-
 def test_predict_is_normalised_weight_times_z():
     loss = build("wsoftmax", num_classes=K, latent_dim=D)
     z, _ = batch(16)

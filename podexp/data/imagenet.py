@@ -1,0 +1,81 @@
+"""ImageNet-N: the first N ILSVRC-2012 classes (sorted wnids) or a user's class list, at 224 px.
+
+Layout: ``ROOT/train/<wnid>/*.JPEG`` and ``ROOT/val/<wnid>/*.JPEG`` (arrange the flat val folder
+with ``scripts/prepare_imagenet_val.py``). The val set is the test split. Augmentation (METHOD.md
+section 5): RandomResizedCrop(224) + horizontal flip for training, Resize(256) + CenterCrop(224) for
+testing; ImageNet mean/std, applied on the device.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from podexp.data.folders import class_folders, is_image, scan_split
+from podexp.data.streaming import FolderStreamLoader
+from podexp.errors import ConfigError, DataError
+
+HOW_TO = ("Extract ILSVRC2012_img_train.tar (and its per-class tars) into ROOT/train/<wnid>/ and "
+          "ILSVRC2012_img_val.tar into ROOT/val/, run `python scripts/prepare_imagenet_val.py ROOT/val "
+          "--ground-truth ILSVRC2012_validation_ground_truth.txt --synsets meta.mat`, and point "
+          "dataset.root= at ROOT; see docs/datasets.md.")
+
+
+def select_classes(train_dir: Path, num_classes: int, class_list: str | None) -> list[str]:
+    """The first ``num_classes`` wnids in sorted order, or the (sorted) wnids of ``class_list``."""
+    available = class_folders(train_dir)
+    if class_list:
+        path = Path(class_list).expanduser()
+        if not path.is_file():
+            raise DataError(f"dataset.class_list={class_list}: no such file. Give a text file with one "
+                            f"wnid per line.")
+        chosen = sorted({line.split()[0] for line in path.read_text().splitlines() if line.strip()})
+        missing = sorted(set(chosen) - set(available))
+        if missing:
+            raise DataError(f"{len(missing)} class(es) of {path} have no folder in {train_dir}: "
+                            f"{missing[:5]}. {HOW_TO}")
+        if len(chosen) != num_classes:
+            raise DataError(f"{path} lists {len(chosen)} distinct classes but dataset.num_classes="
+                            f"{num_classes}. Make them agree.")
+        return chosen
+    if len(available) < num_classes:
+        raise DataError(f"{train_dir} holds {len(available)} class folders; ImageNet-{num_classes} needs "
+                        f"at least {num_classes}. {HOW_TO}")
+    return available[:num_classes]
+
+
+def _check_layout(root: Path) -> None:
+    train_dir, val_dir = root / "train", root / "val"
+    if not train_dir.is_dir() or not val_dir.is_dir():
+        raise DataError(f"ImageNet not found: {root.resolve()} must hold train/ and val/. {HOW_TO}")
+    if any(is_image(p.name) for p in val_dir.iterdir() if p.is_file()):
+        raise DataError(f"{val_dir} still holds images directly instead of val/<wnid>/ class folders. "
+                        f"{HOW_TO}")
+
+
+def build_imagenet_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
+                           channels_last: bool = False):
+    """(train loader, test loader, class names) for ``cfg`` (a dataset config of ``imagenet*``)."""
+    from torchvision import transforms as T
+
+    root = Path(cfg.root).expanduser()
+    _check_layout(root)
+    classes = select_classes(root / "train", cfg.num_classes, cfg.get("class_list"))
+    train_paths, train_labels = scan_split(root / "train", classes, None, dataset="ImageNet train",
+                                           how_to_fix=HOW_TO)
+    test_paths, test_labels = scan_split(root / "val", classes, cfg.get("val_per_class"),
+                                         dataset="ImageNet val", how_to_fix=HOW_TO)
+    size = cfg.image_size
+    flip = [T.RandomHorizontalFlip()] if cfg.augment.hflip else []
+    train_tf = T.Compose([T.RandomResizedCrop(size), *flip, T.PILToTensor()])
+    test_tf = T.Compose([T.Resize(cfg.resize_size), T.CenterCrop(size), T.PILToTensor()])
+    common = dict(mean=list(cfg.mean), std=list(cfg.std), seed=seed, device=device, rank=rank,
+                  world_size=world_size, channels_last=channels_last, num_workers=cfg.num_workers,
+                  prefetch_factor=cfg.prefetch_factor)
+    # dataset.batch_size is the global batch: each of the world_size ranks loads its share
+    train = FolderStreamLoader(train_paths, train_labels.tolist(), cfg.batch_size // world_size, train=True,
+                               transform=train_tf, **common)
+    test = FolderStreamLoader(test_paths, test_labels.tolist(), cfg.get("test_batch_size", 256),
+                              train=False, transform=test_tf, **common)
+    if cfg.batch_size % world_size or len(train) == 0:
+        raise ConfigError(f"dataset.batch_size={cfg.batch_size} must divide evenly over {world_size} "
+                          f"process(es) and fit in the {len(train_paths)} training images.")
+    return train, test, classes

@@ -1,0 +1,415 @@
+"""Training throughput: the podexp trainer against a loop written like the authors' code.
+
+    python scripts/bench.py                      # preset for the device found (cpu or cuda)
+    python scripts/bench.py --json bench.json    # the same figures as JSON
+
+Both sides train the same ``LatentNet`` (backbone -> FC1) and the same loss module on the same synthetic
+CIFAR-shaped images (uint8, 3x32x32, random pixels and labels: real CIFAR cannot be fetched everywhere)
+with SGD and the same batch size.
+
+* podexp: ``Trainer.train_step`` fed by the GPU-resident ``TensorLoader`` (crop + flip + normalise on the
+  device), bf16 autocast and channels_last on CUDA, fused SGD, metrics kept on the device.
+* reference: a torchvision ``DataLoader`` over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip +
+  ToTensor + Normalize, fp32, ``.item()`` on the loss and the accuracy every step (as the authors' loop).
+
+The two are timed in alternating rounds (median over rounds) so both see the same load on a shared
+machine. Also reported: each loss's podexp step time relative to softmax (same backbone and batch),
+peak memory and, on CUDA, the time of a real 50,000-image training epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from podexp.data import Loaders  # noqa: E402
+from podexp.data.loaders import TensorLoader  # noqa: E402
+from podexp.losses import build as build_loss  # noqa: E402
+from podexp.losses.registry import available as available_losses  # noqa: E402
+from podexp.models import BACKBONES, build_model  # noqa: E402
+from podexp.train.distributed import Dist, prepare_model  # noqa: E402
+from podexp.train.loop import Trainer  # noqa: E402
+
+CONFIGS = ROOT / "configs"
+CIFAR100 = dict(num_classes=100, latent_dim=512, mean=[0.507, 0.487, 0.441], std=[0.267, 0.256, 0.276])
+PRESETS = {
+    "cpu": dict(backbones=["small_cnn", "resnet50"], batch=32, steps={"small_cnn": 8, "resnet50": 2},
+                warmup=1, rounds=3, train_size=2048, ref_workers=0, epoch=False),
+    "cuda": dict(backbones=["resnet50", "densenet121", "mobilenetv2"], batch=128,
+                 steps={"resnet50": 30, "densenet121": 30, "mobilenetv2": 30},
+                 warmup=10, rounds=3, train_size=50_000, ref_workers=4, epoch=True),
+}
+STEPS_PER_EPOCH = 50_000 // 128   # 390 full batches of the paper's CIFAR epoch
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def synthetic_cifar(n: int, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n x 32 x 32 x 3 uint8 images, n int64 labels) in torchvision's CIFAR layout: a random prototype
+    per class plus pixel noise, so training is a real (learnable) problem and stays finite."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, n, dtype=np.int64)
+    prototypes = rng.uniform(0, 255, (num_classes, 32, 32, 3))
+    noisy = prototypes[labels] + rng.normal(0, 60, (n, 32, 32, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8), labels
+
+
+def bench_config(loss_name: str, compile_model: bool):
+    """The parts of the run config the Trainer reads: the repository's trainer, sgd and multistep files."""
+    return OmegaConf.create({
+        "trainer": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "trainer/default.yaml")),
+                    "progress": False, "compile": compile_model},
+        "optim": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "optim/sgd.yaml")), "lr": 0.02},
+        "sched": OmegaConf.load(CONFIGS / "sched/multistep.yaml"),
+        "loss": OmegaConf.load(CONFIGS / f"loss/{loss_name}.yaml"),
+    })
+
+
+def make_model_and_loss(backbone: str, cfg, device: torch.device):
+    torch.manual_seed(0)
+    model = build_model(OmegaConf.create({"name": backbone}), in_channels=3, stem="cifar",
+                        latent_dim=CIFAR100["latent_dim"]).to(device)
+    params = {k: v for k, v in cfg.loss.items() if k != "name"}
+    loss_fn = build_loss(cfg.loss.name, num_classes=CIFAR100["num_classes"],
+                         latent_dim=CIFAR100["latent_dim"], **params).to(device)
+    return model, loss_fn
+
+
+class PodexpRunner:
+    """``Trainer.train_step`` over the real ``TensorLoader``, exactly as ``train.py`` builds them."""
+
+    label = "podexp"
+
+    def __init__(self, backbone, loss_name, images, labels, batch, device, compile_model=False):
+        self.device = device
+        cfg = bench_config(loss_name, compile_model)
+        model, loss_fn = make_model_and_loss(backbone, cfg, device)
+        channels_last = device.type == "cuda" and cfg.trainer.channels_last
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model = prepare_model(model, loss_fn, Dist(), device, compile=compile_model)
+        tensor_images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        train = TensorLoader(tensor_images, torch.from_numpy(labels), batch, CIFAR100["mean"], CIFAR100["std"],
+                             train=True, crop_padding=4, hflip=True, seed=0, device=device,
+                             channels_last=channels_last)
+        self.trainer = Trainer(cfg, model, loss_fn, Loaders(train, train, CIFAR100["num_classes"], []), device)
+        self.trainer.model.train()
+        self.trainer.loss_fn.train()
+        self.stats = self.trainer._new_stats()
+        self.epoch, self.batches = 0, iter(())
+
+    def _next_batch(self):
+        batch = next(self.batches, None)
+        if batch is None:
+            self.trainer.loaders.train.set_epoch(self.epoch)
+            self.epoch += 1
+            self.batches = iter(self.trainer.loaders.train)
+            batch = next(self.batches)
+        return batch
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            images, labels = self._next_batch()
+            self.trainer.train_step(images, labels, self.stats)
+
+    def epoch_seconds(self) -> float:
+        """Wall time of one whole ``Trainer.train_epoch`` (all batches of the loader, metrics read once)."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        self.trainer.train_epoch(self.epoch)
+        synchronize(self.device)
+        self.epoch += 1
+        return time.perf_counter() - start
+
+
+class CifarLikePIL(torch.utils.data.Dataset):
+    """An in-memory dataset handing out PIL images, as ``torchvision.datasets.CIFAR100`` does."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index])), int(self.labels[index])
+
+
+class ReferenceRunner:
+    """The authors' style: DataLoader + PIL transforms, fp32, a host read of loss and accuracy per step."""
+
+    label = "reference"
+
+    def __init__(self, backbone, loss_name, images, labels, batch, device, workers):
+        from torchvision import transforms
+
+        self.device = device
+        cfg = bench_config(loss_name, False)
+        self.model, self.loss_fn = make_model_and_loss(backbone, cfg, device)
+        transform = transforms.Compose([
+            transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+            transforms.Normalize(CIFAR100["mean"], CIFAR100["std"])])
+        self.data = torch.utils.data.DataLoader(
+            CifarLikePIL(images, labels, transform), batch_size=batch, shuffle=True, num_workers=workers,
+            pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0)
+        params = [{"params": self.model.parameters()}, *self.loss_fn.param_groups(cfg.optim.lr)]
+        self.optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                         weight_decay=cfg.optim.weight_decay)
+        self.model.train()
+        self.loss_fn.train()
+        self.batches = iter(())
+        self.running_loss, self.correct = 0.0, 0
+
+    def _next_batch(self):
+        batch = next(self.batches, None)
+        if batch is None:
+            self.batches = iter(self.data)
+            batch = next(self.batches)
+        return batch
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            images, labels = self._next_batch()
+            images, labels = images.to(self.device), labels.to(self.device)
+            self.optimizer.zero_grad()
+            z = self.model(images)
+            loss = self.loss_fn(z, labels)
+            loss.backward()
+            self.optimizer.step()
+            self.running_loss += loss.item()
+            self.correct += self.loss_fn.predict(z).argmax(1).eq(labels).sum().item()
+
+
+def timed(runner, steps: int) -> float:
+    """Seconds per step over ``steps`` steps, with the device drained before and after."""
+    synchronize(runner.device)
+    start = time.perf_counter()
+    runner.run(steps)
+    synchronize(runner.device)
+    return (time.perf_counter() - start) / steps
+
+
+def interleaved(runners: dict, steps: int, warmup: int, rounds: int) -> dict[str, float]:
+    """Median seconds per step of each runner over ``rounds`` alternating rounds, after warm-up."""
+    for runner in runners.values():
+        runner.run(warmup)
+    samples = {name: [] for name in runners}
+    for round_index in range(rounds):
+        order = list(runners) if round_index % 2 == 0 else list(reversed(runners))
+        for name in order:
+            samples[name].append(timed(runners[name], steps))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def peak_memory_mb(make_runner, device: torch.device, steps: int = 3) -> float | None:
+    """CUDA: the largest allocation during a few steps of a runner built alone. CPU: None (see ru_maxrss)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    runner = make_runner()
+    runner.run(steps)
+    synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20
+    del runner
+    torch.cuda.empty_cache()
+    return peak
+
+
+def bench_backbone(backbone, args, device, images, labels) -> dict:
+    steps = args.steps or PRESETS[args.preset]["steps"][backbone]
+    batch = args.batch
+
+    def podexp(loss_name="softmax", compile_model=False):
+        return PodexpRunner(backbone, loss_name, images, labels, batch, device, compile_model)
+
+    def reference():
+        return ReferenceRunner(backbone, "softmax", images, labels, batch, device, args.ref_workers)
+
+    record = {"backbone": backbone, "batch": batch, "steps_timed": steps, "rounds": args.rounds,
+              "peak_mem_mb": {"podexp": peak_memory_mb(podexp, device),
+                              "reference": peak_memory_mb(reference, device)}}
+    pair = interleaved({"podexp": podexp(), "reference": reference()}, steps, args.warmup, args.rounds)
+    record["ms_per_step"] = {k: 1e3 * v for k, v in pair.items()}
+    record["images_per_s"] = {k: batch / v for k, v in pair.items()}
+    record["speedup_vs_reference"] = pair["reference"] / pair["podexp"]
+    if device.type == "cuda":
+        record["epoch_s_from_steps"] = {k: STEPS_PER_EPOCH * v for k, v in pair.items()}
+    if args.compile and backbone in args.compile:
+        compiled = {"podexp_compiled": podexp(compile_model=True)}
+        record["ms_per_step"]["podexp_compiled"] = 1e3 * interleaved(compiled, steps, args.warmup, 1)["podexp_compiled"]
+    if args.epoch:
+        runner = podexp()
+        runner.run(args.warmup)
+        record["epoch_s_measured"] = {"podexp": runner.epoch_seconds(),
+                                      "steps": len(runner.trainer.loaders.train)}
+    losses = [name for name in args.losses if name in available_losses()]
+    if backbone in args.loss_backbones and losses:
+        runners, failed = {}, {}
+        for name in losses:
+            try:
+                runners[name] = podexp(name)
+            except Exception as err:  # a loss that cannot be built here is reported, not fatal
+                failed[name] = f"{err.__class__.__name__}: {err}"
+        costs = interleaved(runners, steps, args.warmup, args.rounds)
+        if failed:
+            record["loss_build_errors"] = failed
+        record["loss_ms_per_step"] = {k: 1e3 * v for k, v in costs.items()}
+        record["loss_step_vs_softmax"] = {k: v / costs["softmax"] for k, v in costs.items()}
+        if "pod" in costs:
+            record["pod_step_vs_softmax"] = costs["pod"] / costs["softmax"]
+    return record
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="sizes (default: from the device)")
+    parser.add_argument("--backbones", nargs="+", help="default: the preset's")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--steps", type=int, help="timed steps per round (default: the preset's)")
+    parser.add_argument("--warmup", type=int)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--train-size", type=int)
+    parser.add_argument("--ref-workers", type=int, help="DataLoader workers of the reference loop")
+    parser.add_argument("--losses", nargs="+", default=None,
+                        help="losses compared with softmax (default: every registered loss)")
+    parser.add_argument("--loss-backbones", nargs="+", help="backbones for the loss comparison (default: the first)")
+    parser.add_argument("--compile", nargs="*", default=[], help="also time torch.compile on these backbones")
+    parser.add_argument("--epoch", action=argparse.BooleanOptionalAction, default=None,
+                        help="time one real 50k-image epoch (default on CUDA)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--breakdown", action="store_true", help="only time the parts of a podexp step")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    args.preset = args.preset or device.type
+    preset = PRESETS[args.preset]
+    for key in ("backbones", "batch", "warmup", "rounds", "train_size", "ref_workers", "epoch"):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    args.losses = args.losses or available_losses()
+    if "softmax" not in args.losses:
+        args.losses = ["softmax", *args.losses]
+    args.loss_backbones = args.loss_backbones or args.backbones[:1]
+    return args, device
+
+
+def breakdown(backbone, args, device, images, labels) -> dict:
+    """Where a podexp step's time goes: loader alone, model forward+backward, + optimiser, whole step,
+    and (CUDA) the profiler's top operators."""
+    runner = PodexpRunner(backbone, "softmax", images, labels, args.batch, device)
+    trainer, steps = runner.trainer, args.steps or PRESETS[args.preset]["steps"][backbone]
+    runner.run(args.warmup)
+    fixed_images, fixed_labels = runner._next_batch()
+
+    def loader_only(n):
+        for _ in range(n):
+            runner._next_batch()
+
+    def forward_backward(n, optimise=False):
+        for _ in range(n):
+            with trainer.autocast():
+                z = trainer.model(fixed_images)
+            trainer.loss_fn(z, fixed_labels).backward()
+            if optimise:
+                trainer.optimizers[0].step()
+            trainer.optimizers[0].zero_grad(set_to_none=True)
+
+    def seconds(fn):
+        synchronize(device)
+        start = time.perf_counter()
+        fn(steps)
+        synchronize(device)
+        return 1e3 * (time.perf_counter() - start) / steps
+
+    parts = {"loader": seconds(loader_only), "forward_backward": seconds(forward_backward),
+             "forward_backward_sgd": seconds(lambda n: forward_backward(n, True)),
+             "train_step": seconds(runner.run)}
+    print(f"breakdown {backbone} b{args.batch} (ms/step): {parts}", flush=True)
+    if device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            runner.run(5)
+            synchronize(device)
+        print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=15))
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    return parts
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{report['device']}  ({report['date']}, torch {report['torch']})")
+    for rec in report["backbones"]:
+        if "skipped" in rec:
+            print(f"{rec['backbone']:>12}: skipped ({rec['skipped']})")
+            continue
+        ms, ips = rec["ms_per_step"], rec["images_per_s"]
+        line = (f"{rec['backbone']:>12} b{rec['batch']}: podexp {ms['podexp']:8.2f} ms/step {ips['podexp']:8.0f} img/s"
+                f" | reference {ms['reference']:8.2f} ms/step {ips['reference']:8.0f} img/s"
+                f" | speedup x{rec['speedup_vs_reference']:.2f}")
+        if "podexp_compiled" in ms:
+            line += f" | compiled {ms['podexp_compiled']:.2f} ms/step"
+        print(line)
+        if "epoch_s_measured" in rec:
+            print(f"{'':>12}  50k epoch: measured {rec['epoch_s_measured']['podexp']:.2f} s; from steps: podexp "
+                  f"{rec['epoch_s_from_steps']['podexp']:.2f} s, reference {rec['epoch_s_from_steps']['reference']:.2f} s")
+        mem = rec["peak_mem_mb"]
+        if mem["podexp"] is not None:
+            print(f"{'':>12}  peak memory: podexp {mem['podexp']:.0f} MiB, reference {mem['reference']:.0f} MiB")
+        if "loss_step_vs_softmax" in rec:
+            costs = ", ".join(f"{k} {v:.3f}" for k, v in rec["loss_step_vs_softmax"].items())
+            print(f"{'':>12}  step time / softmax: {costs}")
+    if report.get("max_rss_mb") is not None:
+        print(f"process max RSS: {report['max_rss_mb']:.0f} MiB")
+
+
+def main(argv=None) -> dict:
+    args, device = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True      # train.py sets it; the authors' code did too
+    images, labels = synthetic_cifar(args.train_size, CIFAR100["num_classes"])
+    report = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
+              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+              f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "backbones": []}
+    if args.breakdown:
+        return {backbone: breakdown(backbone, args, device, images, labels) for backbone in args.backbones}
+    for backbone in args.backbones:
+        if backbone not in BACKBONES:
+            report["backbones"].append({"backbone": backbone, "skipped": "not registered in podexp.models"})
+            continue
+        report["backbones"].append(bench_backbone(backbone, args, device, images, labels))
+        print(json.dumps(report["backbones"][-1]), flush=True)
+    report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print_table(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

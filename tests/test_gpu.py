@@ -1,0 +1,109 @@
+"""CUDA-only checks: the device-resident loader, bf16 steps without host syncs, torch.compile, a CUDA run.
+
+Skipped where no GPU is visible (CI). Run on a GPU machine with ``pytest -q tests/test_gpu.py``.
+"""
+import itertools
+import math
+
+import pytest
+import torch
+from helpers import FAST, compose, train_in_process
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+CUDA = ("trainer.device=cuda",)
+
+
+def _loader(seed=3, **overrides):
+    from podexp.data.loaders import TensorLoader
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (300, 3, 12, 12), dtype=torch.uint8, generator=gen)
+    labels = torch.arange(300) % 7
+    options = dict(train=True, crop_padding=2, hflip=True, seed=seed, device="cuda", channels_last=True)
+    options.update(overrides)
+    return TensorLoader(images, labels, 64, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], **options), images, labels
+
+
+def _epoch(loader, epoch, start_step=0):
+    loader.set_epoch(epoch, start_step)
+    return [(x.clone(), y.clone()) for x, y in loader]
+
+
+def test_cuda_loader_batches_are_augmented_copies_of_the_source_images():
+    loader, images, labels = _loader()
+    mean = torch.tensor([0.4, 0.5, 0.6])[:, None, None]
+    std = torch.tensor([0.2, 0.25, 0.3])[:, None, None]
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    crops = torch.stack([padded[:, :, dy:dy + 12, dx:dx + 12] for dy in range(5) for dx in range(5)], 1)
+    candidates = torch.cat([crops, crops.flip(4)], 1)             # (300, 50, C, H, W): every crop, flipped or not
+    seen = []
+    for x, y in _epoch(loader, 0):
+        assert x.is_cuda and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+        raw = (x.cpu() * std + mean) * 255.0                       # undo the normalisation by hand
+        assert torch.allclose(raw, raw.round(), atol=1e-3)
+        for sample, label in zip(raw.round().to(torch.uint8), y.cpu()):
+            explained = (candidates == sample).flatten(2).all(2).any(1).nonzero().flatten().tolist()
+            assert explained, "a batch image is not a crop/flip of any training image"
+            assert all(labels[i] == label for i in explained)
+            seen.append(explained[0])
+    assert len(set(seen)) == len(seen) == 4 * 64                 # drop_last: 4 full batches, no repeats
+
+
+def test_cuda_loader_is_deterministic_and_resumes_mid_epoch():
+    first = _epoch(_loader()[0], 1)
+    again = _epoch(_loader()[0], 1)
+    resumed = _epoch(_loader()[0], 1, start_step=2)
+    other_epoch = _epoch(_loader()[0], 2)
+    for (a, ya), (b, yb) in zip(first, again):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    for (a, ya), (b, yb) in zip(first[2:], resumed):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert len(resumed) == len(first) - 2
+    assert not torch.equal(first[0][1], other_epoch[0][1])
+
+
+def _trainer(*overrides):
+    from podexp.train.loop import Trainer
+    from podexp.train.run import build_components
+
+    cfg = compose(*FAST, *CUDA, *overrides)
+    device = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    loaders, model, loss_fn = build_components(cfg, device)
+    return Trainer(cfg, model, loss_fn, loaders, device)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "pod", "nac", "cosine"])
+def test_bf16_steps_are_finite_and_never_synchronise_with_the_host(loss):
+    trainer = _trainer(f"loss={loss}", "backbone=resnet50")
+    assert trainer.use_amp
+    stats = trainer._new_stats()
+    batches = iter(trainer.loaders.train)
+    trainer.train_step(*next(batches), stats)                    # warm-up: cudnn autotuning may sync
+    torch.cuda.set_sync_debug_mode("error")                      # any host sync in the step now raises
+    try:
+        for _ in range(3):
+            trainer.train_step(*next(batches), stats)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    loss_sum, correct, count, norm_sum = stats.tolist()
+    assert count == 4 * trainer.loaders.train.batch_size
+    assert math.isfinite(loss_sum) and math.isfinite(norm_sum) and 0 <= correct <= count
+    for p in itertools.chain(trainer.model.parameters(), trainer.loss_fn.parameters()):
+        assert torch.isfinite(p).all()
+
+
+def test_compiled_model_trains_and_checkpoints_plain_keys(tmp_path):
+    result = train_in_process(tmp_path, *FAST, *CUDA, "trainer.compile=true", "trainer.epochs=1",
+                              "trainer.checkpoint=true", "loss=pod")
+    assert result["status"] == "completed" and math.isfinite(result["final_test_acc"])
+    state = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)
+    assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
+
+
+def test_short_cuda_training_run_learns(tmp_path):
+    result = train_in_process(tmp_path, *FAST, *CUDA, "loss=pod", "trainer.epochs=4")
+    assert result["device"].startswith("cuda")
+    assert result["final_test_acc"] > 50.0                        # 10 classes: chance is 10%

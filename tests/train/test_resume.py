@@ -1,0 +1,188 @@
+"""Exact resume: an interrupted-and-resumed run equals the uninterrupted one, bit for bit."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from helpers import FAST, train_in_process
+
+from podexp.errors import ConfigError
+from podexp.losses import available
+from podexp.train import signals
+from podexp.train.checkpoint import load_checkpoint, save_checkpoint
+from podexp.train.loggers import LocalMetrics
+
+STEPS_PER_EPOCH = 4   # 128 training images / batch 32
+TINY = (*FAST, "trainer.checkpoint=true", "trainer.epochs=4", "dataset.train_size=128",
+        "dataset.test_size=64", "dataset.image_size=8", "dataset.batch_size=32", "backbone.width=8")
+
+
+def rows_without_timing(folder):
+    return [{k: v for k, v in row.items() if k != "epoch_time"} for row in LocalMetrics(folder).rows()]
+
+
+def preempt_after(monkeypatch, steps: int) -> None:
+    """Make the trainer see a preemption request after its ``steps``-th step of this process."""
+    calls = {"n": 0}
+
+    def requested():
+        calls["n"] += 1
+        return calls["n"] == steps
+    monkeypatch.setattr(signals, "requested", requested)
+
+
+def interrupted_then_resumed(folder, monkeypatch, stop_after: int, *overrides):
+    preempt_after(monkeypatch, stop_after)
+    with pytest.raises(signals.Preempted) as stop:
+        train_in_process(folder, *TINY, *overrides)
+    assert stop.value.code == signals.EXIT_PREEMPTED
+    assert not (folder / "result.json").exists()
+    monkeypatch.undo()
+    return train_in_process(folder, *TINY, *overrides)
+
+
+def assert_same_state(a_folder, b_folder):
+    a, _ = load_checkpoint(a_folder / "last.pt")
+    b, _ = load_checkpoint(b_folder / "last.pt")
+    for part in ("model", "loss"):
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+
+
+LOSSES = ["pod", "center", "cot", "lsoftmax"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """``reference(loss)``: the folder of an uninterrupted TINY run (trained once per module)."""
+    folders = {}
+
+    def get(loss="pod"):
+        if loss not in folders:
+            folders[loss] = tmp_path_factory.mktemp(f"ref_{loss}")
+            train_in_process(folders[loss], *TINY, f"loss={loss}")
+        return folders[loss]
+    return get
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_mid_epoch_resume_is_bit_exact(tmp_path, monkeypatch, reference, loss):
+    if loss not in available():
+        pytest.skip(f"loss '{loss}' is not registered in podexp.losses yet")
+    ref = reference(loss)
+    # preempted after 6 steps: epoch 2 (1-based), 2 of its 4 steps done
+    resumed = interrupted_then_resumed(tmp_path / "cut", monkeypatch, 6, f"loss={loss}")
+    assert rows_without_timing(tmp_path / "cut") == rows_without_timing(ref)
+    assert [r["epoch"] for r in LocalMetrics(tmp_path / "cut").rows()] == [0, 1, 2, 3]   # no duplicates
+    assert resumed["final_test_acc"] == json.loads((ref / "result.json").read_text())["final_test_acc"]
+    assert_same_state(ref, tmp_path / "cut")
+
+
+def test_resume_after_the_last_step_of_an_epoch(tmp_path, monkeypatch, reference):
+    """Stopped after epoch 2's last batch, before its epoch-end work (v update, evaluation)."""
+    interrupted_then_resumed(tmp_path / "cut", monkeypatch, 2 * STEPS_PER_EPOCH)
+    assert rows_without_timing(tmp_path / "cut") == rows_without_timing(reference())
+    assert_same_state(reference(), tmp_path / "cut")
+
+
+def test_checkpoint_holds_the_mid_epoch_state(tmp_path, monkeypatch):
+    preempt_after(monkeypatch, 6)
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path, *TINY)
+    state, _ = load_checkpoint(tmp_path / "last.pt")
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 2, 6)
+    assert state["partial_stats"][2].item() == 2 * 32        # images counted so far in epoch 2
+    assert state["epoch_head"]["epoch"] == 1 and "v" in state["epoch_head"]
+    assert {"python", "numpy", "torch", "cuda"} <= set(state["rng"])
+    assert len(state["config_hash"]) == 16 and state["config"]["loss"]["name"] == "pod"
+    assert "wandb_run_id" in state and len(state["optimizers"]) == len(state["schedulers"]) == 1
+
+
+def test_finished_run_is_not_retrained(reference):
+    folder = reference()
+    stamp = (folder / "last.pt").stat().st_mtime_ns
+    again = train_in_process(folder, *TINY)
+    assert again == json.loads((folder / "result.json").read_text())
+    assert (folder / "last.pt").stat().st_mtime_ns == stamp
+    assert len(LocalMetrics(folder).rows()) == 4
+
+
+def test_changed_config_is_refused_with_a_diff(tmp_path, monkeypatch):
+    preempt_after(monkeypatch, 3)
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path, *TINY)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError) as refused:
+        train_in_process(tmp_path, *TINY, "optim.lr=0.05", "loss.lam=0.5")
+    message = str(refused.value)
+    assert "optim.lr: 0.1 -> 0.05" in message and "loss.lam: 1.0 -> 0.5" in message
+    assert "resume_allow_changes=true" in message
+    result = train_in_process(tmp_path, *TINY, "optim.lr=0.05", "resume_allow_changes=true",
+                              "trainer.epochs=2")
+    assert result["epochs"] == 2
+
+
+def test_resume_from_a_path_and_null_starts_afresh(tmp_path, monkeypatch):
+    preempt_after(monkeypatch, 6)
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path / "a", *TINY)
+    monkeypatch.undo()
+    state, _ = load_checkpoint(tmp_path / "a" / "last.pt")
+    with pytest.raises(signals.Preempted):   # resumed from the path: the 2nd step of this process is step 8
+        preempt_after(monkeypatch, 2)
+        train_in_process(tmp_path / "b", *TINY, f"resume={tmp_path / 'a' / 'last.pt'}")
+    assert load_checkpoint(tmp_path / "b" / "last.pt")[0]["global_step"] == state["global_step"] + 2
+    assert LocalMetrics(tmp_path / "b").rows() == LocalMetrics(tmp_path / "a").rows()   # epoch 1, carried over
+    monkeypatch.undo()
+    fresh = tmp_path / "a"
+    train_in_process(fresh, *TINY, "resume=null", "trainer.epochs=1")
+    assert load_checkpoint(fresh / "last.pt")[0]["global_step"] == STEPS_PER_EPOCH
+
+
+def test_truncated_last_checkpoint_falls_back_to_prev(tmp_path, caplog):
+    save_checkpoint({"model": {"w": torch.tensor([1.0])}, "epoch": 1}, tmp_path)
+    save_checkpoint({"model": {"w": torch.tensor([2.0])}, "epoch": 2}, tmp_path)
+    last = tmp_path / "last.pt"
+    assert load_checkpoint(last)[0]["epoch"] == 2
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING):
+        state, used = load_checkpoint(last)
+    assert (state["epoch"], used.name) == (1, "prev.pt")
+    assert "unreadable" in caplog.text and "Falling back" in caplog.text
+    assert not list(tmp_path.glob(".*.tmp"))          # no temporary files left behind
+
+
+def test_resume_auto_uses_prev_when_last_is_truncated(tmp_path, monkeypatch, reference):
+    """A crash that tore last.pt costs one epoch of work, not the run."""
+    preempt_after(monkeypatch, 3 * STEPS_PER_EPOCH + 1)   # end of epoch 3 -> prev.pt, mid-epoch 4 -> last.pt
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path / "cut", *TINY)
+    monkeypatch.undo()
+    last = tmp_path / "cut" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    train_in_process(tmp_path / "cut", *TINY)
+    assert rows_without_timing(tmp_path / "cut") == rows_without_timing(reference())
+    assert_same_state(reference(), tmp_path / "cut")
+
+
+def test_torn_metrics_line_is_skipped(tmp_path):
+    metrics = LocalMetrics(tmp_path)
+    metrics.log({"epoch": 0, "test_acc": 1.0})
+    with metrics.jsonl.open("a") as handle:
+        handle.write('{"epoch": 1, "test_')           # a crash in the middle of an append
+    assert metrics.rows() == [{"epoch": 0, "test_acc": 1.0}]
+    metrics.truncate_after(1)
+    assert metrics.jsonl.read_text() == '{"epoch": 0, "test_acc": 1.0}\n'
+
+
+def test_unreadable_checkpoint_given_by_path_is_a_user_error(tmp_path):
+    from podexp.errors import PodexpError
+    from podexp.train.resume import load_for_resume
+
+    garbage = tmp_path / "model.pt"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(PodexpError, match="No readable checkpoint at .*resume=null"):
+        load_for_resume(garbage, {}, allow_changes=False)

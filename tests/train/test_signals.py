@@ -1,0 +1,65 @@
+"""Preemption: SIGTERM/SIGUSR1 -> mid-epoch checkpoint and exit code 75; resume=auto continues."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import FAST, ROOT, train_in_process
+
+from podexp.train import signals
+from podexp.train.checkpoint import load_checkpoint
+
+# 24 steps per epoch so that the signal lands inside an epoch
+SMALL = (*FAST, "trainer.checkpoint=true", "trainer.epochs=2", "dataset.train_size=384",
+         "dataset.test_size=64", "dataset.image_size=8", "dataset.batch_size=16", "backbone.width=8")
+
+
+def test_first_signal_only_sets_the_flag_and_handlers_are_restored():
+    before = signal.getsignal(signal.SIGUSR1)
+    with signals.preemption_handlers():
+        assert not signals.requested()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert signals.requested() and signals.signal_name() == "SIGUSR1"
+    assert signal.getsignal(signal.SIGUSR1) is before and not signals.requested()
+
+
+def test_second_signal_exits_at_once_with_the_preemption_code():
+    script = ("import os, signal, time\nfrom podexp.train import signals\n"
+              "with signals.preemption_handlers():\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    time.sleep(5)\n"
+              "print('not reached')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == signals.EXIT_PREEMPTED
+    assert "Second SIGTERM: exiting now" in done.stderr and "not reached" not in done.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
+    reference = train_in_process(tmp_path / "ref", *SMALL)
+    run_dir = tmp_path / "cut"
+    command = [sys.executable, str(ROOT / "train.py"), *SMALL, f"hydra.run.dir={run_dir}"]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.exists() and metrics.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.02)     # wait for epoch 1 to be written, then preempt inside epoch 2
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == signals.EXIT_PREEMPTED, stderr[-2000:]
+    assert "SIGTERM received" in stderr and "resume=auto" in stderr and "Traceback" not in stderr
+    state, _ = load_checkpoint(run_dir / "last.pt")
+    assert state["step_in_epoch"] > 0 and not (run_dir / "result.json").exists()
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = json.loads((run_dir / "result.json").read_text())
+    assert resumed["final_test_acc"] == reference["final_test_acc"]
+    assert resumed["best_test_acc"] == reference["best_test_acc"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]

@@ -1,0 +1,84 @@
+"""Bad input is reported before any data is read, every problem at once, each with what to change."""
+from __future__ import annotations
+
+import pytest
+from helpers import FAST, compose, run_train_py
+
+from podexp.errors import ConfigError
+from podexp.validate import validate_config
+
+# (overrides, fragments the message must contain) -- docs/reliability.md lists the full messages
+CASES = {
+    "unknown dataset": (["dataset.name=imagenet5"], ["dataset=imagenet5: unknown dataset", "cifar10", "synthetic"]),
+    "unknown backbone": (["backbone.name=vgg"], ["backbone=vgg: unknown backbone", "resnet50", "small_cnn"]),
+    "unknown loss name": (["loss.name=nope"], ["loss=nope: unknown loss", "pod", "softmax"]),
+    "unknown optimiser": (["optim.name=adam"], ["optim=adam: unknown optim. Valid: adamw, sgd"]),
+    "unknown schedule": (["sched.name=step"], ["sched=step: unknown sched. Valid: constant, cosine, multistep"]),
+    "batch 0": (["dataset.batch_size=0"], ["dataset.batch_size=0: must be >= 1"]),
+    "latent d 0": (["dataset.latent_dim=0"], ["dataset.latent_dim=0: must be >= 1"]),
+    "epochs 0": (["trainer.epochs=0"], ["trainer.epochs=0: must be >= 1"]),
+    "lr 0": (["optim.lr=0"], ["optim.lr=0: must be > 0"]),
+    "negative lr": (["optim.lr=-0.1"], ["optim.lr=-0.1: must be > 0"]),
+    "simplex K > d+1": (["loss.pedcc_method=simplex", "dataset.latent_dim=4"],
+                        ["K=10 > d+1=5", "at least 9", "loss.pedcc_method=auto"]),
+    "unknown loss hyper-parameter": (["+loss.gamma=2"], ["no hyper-parameter(s) gamma", "alpha (default 0.01)"]),
+    "epochs not an integer": (["trainer.epochs=abc"], ["trainer.epochs='abc': must be an integer"]),
+    "loss hyper-parameter not a number": (["loss.alpha=abc"], ["loss.alpha='abc': must be a number"]),
+    "missing dataset folder": (["dataset=mnist", "dataset.root=/nonexistent/mnist", "dataset.download=false"],
+                               ["dataset.root=/nonexistent/mnist: the folder does not exist", "dataset.download=true"]),
+    "missing dataset folder, no download": (["dataset=tiny_imagenet", "dataset.root=/nonexistent/tiny"],
+                                            ["dataset.root=/nonexistent/tiny: the folder does not exist.",
+                                             "docs/datasets.md"]),
+    "missing resume checkpoint": (["resume=/nonexistent/last.pt"], ["no such checkpoint file or run folder"]),
+    "unknown on_nan": (["trainer.on_nan=ignore"], ["trainer.on_nan=ignore: use stop or skip"]),
+    "unknown device": (["trainer.device=gpu"], ["trainer.device=gpu: use auto, cpu, cuda or cuda:N"]),
+    "zero std": (["dataset.std=[0.3,0,0.3]"], ["every value must be a positive number"]),
+    "mean per channel": (["dataset.mean=[0.5]"], ["needs one value per channel (3)"]),
+    "unknown backbone option": (["+backbone.depth=3"], ["backbone 'small_cnn' has no option(s) depth. It accepts: width"]),
+    "negative momentum": (["optim.momentum=-1"], ["optim.momentum=-1: must be >= 0"]),
+    "one class": (["dataset.num_classes=1"], ["dataset.num_classes=1: must be >= 2"]),
+    "seed not an integer": (["seed=1.5"], ["seed=1.5: must be an integer"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_each_bad_input_gets_a_message_that_says_what_to_change(case):
+    overrides, fragments = CASES[case]
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose(*FAST, *overrides))
+    for fragment in fragments:
+        assert fragment in str(err.value)
+    assert "1 problem(s)" in str(err.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose(*FAST, "optim.lr=0", "trainer.epochs=abc", "dataset.batch_size=-4",
+                                "+loss.gamma=2", "backbone.name=vgg"))
+    message = str(err.value)
+    assert message.startswith("The configuration has 5 problem(s):")
+    assert len([line for line in message.splitlines() if line.startswith("  - ")]) == 5
+
+
+def test_valid_configs_pass():
+    for overrides in ([], ["experiment=demo"], ["loss=softmax", "optim.name=adamw"], ["dataset=cifar100"]):
+        validate_config(compose(*FAST, *overrides))
+
+
+@pytest.mark.slow
+def test_train_py_prints_one_paragraph_before_reading_data(tmp_path):
+    done = run_train_py(*FAST, "dataset=mnist", f"dataset.root={tmp_path / 'no_mnist'}",
+                        "dataset.download=false", "optim.lr=-1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "error: The configuration has 2 problem(s):" in done.stderr
+    assert "optim.lr=-1: must be > 0" in done.stderr and "the folder does not exist" in done.stderr
+    assert "failed.json" in {p.name for p in (tmp_path / "run").iterdir()}
+
+
+@pytest.mark.slow
+def test_hydra_unknown_group_option_lists_the_valid_ones(tmp_path):
+    done = run_train_py(*FAST, "loss=nope", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "Could not find 'loss/nope'" in done.stderr and "Available options in 'loss'" in done.stderr
+    assert "\tpod\n" in done.stderr
