@@ -32,7 +32,7 @@ class TensorSplits:
 
 def _as_splits(train_x, train_y, test_x, test_y, class_names) -> TensorSplits:
     def images(x):
-        x = torch.as_tensor(np.ascontiguousarray(x))
+        x = torch.from_numpy(np.array(x, copy=True))
         if x.ndim == 3:
             x = x.unsqueeze(1)
         elif x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
