@@ -32,7 +32,7 @@ class TensorSplits:
 
 def _as_splits(train_x, train_y, test_x, test_y, class_names) -> TensorSplits:
     def images(x):
-        x = torch.from_numpy(np.array(x, copy=True))
+        x = torch.as_tensor(np.ascontiguousarray(x))
         if x.ndim == 3:
             x = x.unsqueeze(1)
         elif x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
@@ -116,7 +116,7 @@ def read_idx(path: Path) -> np.ndarray:
     if body.size != expected:
         raise DataError(f"{path} is truncated: its header promises {expected} bytes of data, the file "
                         f"holds {body.size}. Re-download it.")
-    return body.reshape(shape)
+    return body.reshape(shape).copy()   # writable, independent of the file buffer
 
 
 def _find_idx_folder(root: Path, name: str) -> Path | None:
