@@ -18,35 +18,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from podexp.analysis.tables import SeedStats
 from podexp.train.checkpoint import atomic_write_text
 
 EXCLUDED_KEYS = {"seed", "trainer.progress", "hydra/launcher"}
 
 
 @dataclass
-class Cell:
+class Cell(SeedStats):
+    """One configuration of a sweep: its final test accuracies and the names of its failed jobs."""
     config: str
-    accuracies: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-
-    @property
-    def n(self) -> int:
-        return len(self.accuracies)
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.accuracies) if self.accuracies else None
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.accuracies) if self.n > 1 else (0.0 if self.n == 1 else None)
 
 
 def job_key(job: Path) -> str:
@@ -65,7 +54,7 @@ def collect(sweep: Path) -> list[Cell]:
         cell = cells.setdefault(job_key(job), Cell(job_key(job)))
         result = job / "result.json"
         if result.exists():
-            cell.accuracies.append(float(json.loads(result.read_text())["final_test_acc"]))
+            cell.values.append(float(json.loads(result.read_text())["final_test_acc"]))
         else:
             cell.failed.append(job.name)
     return list(cells.values())

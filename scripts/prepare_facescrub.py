@@ -6,14 +6,13 @@ SRC holds one folder of face images per identity; DST receives train/<id>/, test
 Running it again changes nothing unless SRC or the options changed.
 """
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podexp.data.prepare.facescrub import prepare_facescrub  # noqa: E402
-from podexp.errors import PodexpError  # noqa: E402
+from podexp.data.prepare import run_script  # noqa: E402
 
 
 def main() -> int:
@@ -24,14 +23,9 @@ def main() -> int:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        summary = prepare_facescrub(args.src, args.dst, args.num_identities, args.test_fraction, args.size)
-    except PodexpError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(", ".join(f"{k} {v}" for k, v in summary.items()))
-    return 0
+    return run_script(lambda: prepare_facescrub(args.src, args.dst, args.num_identities, args.test_fraction,
+                                                args.size),
+                      lambda summary: ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,13 @@
 --synsets: the devkit's meta.mat, or a text file whose line i starts with the wnid of ILSVRC2012_ID i.
 """
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podexp.data.prepare.imagenet_val import arrange_imagenet_val  # noqa: E402
-from podexp.errors import PodexpError  # noqa: E402
+from podexp.data.prepare import run_script  # noqa: E402
 
 
 def main() -> int:
@@ -23,14 +22,8 @@ def main() -> int:
     parser.add_argument("--ground-truth", type=Path, required=True)
     parser.add_argument("--synsets", type=Path, required=True)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        moved = arrange_imagenet_val(args.val_dir, args.ground_truth, args.synsets)
-    except PodexpError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"moved {moved} val images" if moved else "val/ is already arranged: nothing to do")
-    return 0
+    return run_script(lambda: arrange_imagenet_val(args.val_dir, args.ground_truth, args.synsets),
+                      lambda n: f"moved {n} val images" if n else "val/ is already arranged: nothing to do")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,10 @@ def paper_results() -> dict:
     return yaml.safe_load(resources.files("podexp").joinpath("paper_results.yaml").read_text())
 
 
-@dataclass
-class Cell:
-    values: list[float] = field(default_factory=list)
-    failed: int = 0
-    paper: float | None = None
+class SeedStats:
+    """n, mean and sample std over ``self.values`` (one value per seed); None when there are none."""
+
+    values: list[float]
 
     @property
     def n(self) -> int:
@@ -39,6 +38,13 @@ class Cell:
         if not self.values:
             return None
         return statistics.stdev(self.values) if self.n > 1 else 0.0
+
+
+@dataclass
+class Cell(SeedStats):
+    values: list[float] = field(default_factory=list)
+    failed: int = 0
+    paper: float | None = None
 
     @property
     def diff(self) -> float | None:

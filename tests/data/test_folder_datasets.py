@@ -42,6 +42,13 @@ def test_prepare_script_arranges_val_into_class_folders_once(tiny_root):
     assert snapshot(root) == before
 
 
+def test_prepare_script_on_a_wrong_folder_is_a_clear_error(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts" / "prepare_tiny_imagenet.py"), str(tmp_path / "nowhere")]
+    proc = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "tiny-imagenet-200.zip" in proc.stderr
+
+
 def test_reader_arranges_val_decodes_sorted_classes_and_caches(tiny_root, monkeypatch):
     root, labels = tiny_root
     splits = load_tiny_imagenet(str(root), **TINY)

@@ -40,6 +40,10 @@ def arrange_val(root: Path) -> int:
     """Move ``root/val/images/*`` into ``root/val/<wnid>/images/``; returns the number moved."""
     val = Path(root) / "val"
     flat = val / "images"
+    if not val.is_dir():
+        raise DataError(f"{val} does not exist: {root} is not an unzipped tiny-imagenet-200 folder "
+                        f"(expected train/, val/ and wnids.txt inside). Unzip tiny-imagenet-200.zip and "
+                        f"pass the tiny-imagenet-200 folder.")
     if not flat.is_dir():
         return 0
     annotations = val / ANNOTATIONS
