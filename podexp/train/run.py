@@ -145,8 +145,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         trainer.on_preempt = on_preempt
         with signals.preemption_handlers():
             last = trainer.fit(on_epoch_end)
-        if not last and metrics is not None and metrics.rows():   # resumed after its last epoch
-            last = metrics.rows()[-1]
+        if not last and metrics is not None:                      # resumed after its last epoch
+            last = (metrics.rows() or [{}])[-1]
         result = {"status": "completed", "config": resolved, "seed": cfg.seed, "git_commit": git_commit(),
                   "final_test_acc": last.get("test_acc"), "best_test_acc": trainer.best_acc,
                   "final_train_acc": last.get("train_acc"), "epochs": trainer.epoch,
