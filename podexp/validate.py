@@ -94,6 +94,7 @@ def _dataset_problems(ds) -> list[str]:
 
 def _training_problems(cfg) -> list[str]:
     from podexp.models import BACKBONES
+    from podexp.train.distributed import compile_mode
     from podexp.train.optim import OPTIMIZERS, SCHEDULES
 
     tr = cfg.trainer
@@ -122,6 +123,10 @@ def _training_problems(cfg) -> list[str]:
         problems.append(f"trainer.on_nan={on_nan}: use stop or skip.")
     problems.append(_number("trainer.nan_check_every", tr.get("nan_check_every", 1), integer=True,
                             minimum=1))
+    try:
+        compile_mode(tr.get("compile", False))
+    except ConfigError as err:
+        problems.append(str(err))
     return problems
 
 

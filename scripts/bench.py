@@ -8,7 +8,7 @@ CIFAR-shaped images (uint8, 3x32x32, random pixels and labels: real CIFAR cannot
 with SGD and the same batch size.
 
 * podexp: ``Trainer.train_step`` fed by the GPU-resident ``TensorLoader`` (crop + flip + normalise on the
-  device), bf16 autocast and channels_last on CUDA, fused SGD, metrics kept on the device.
+  device), channels_last, bf16 autocast and fused SGD on CUDA, metrics kept on the device.
 * reference: a torchvision ``DataLoader`` over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip +
   ToTensor + Normalize, fp32, ``.item()`` on the loss and the accuracy every step (as the authors' loop).
 
@@ -41,17 +41,17 @@ from podexp.data.loaders import TensorLoader  # noqa: E402
 from podexp.losses import build as build_loss  # noqa: E402
 from podexp.losses.registry import available as available_losses  # noqa: E402
 from podexp.models import BACKBONES, build_model  # noqa: E402
-from podexp.train.distributed import Dist, prepare_model  # noqa: E402
+from podexp.train.distributed import COMPILE_MODES, Dist, prepare_model  # noqa: E402
 from podexp.train.loop import Trainer  # noqa: E402
 
 CONFIGS = ROOT / "configs"
 CIFAR100 = dict(num_classes=100, latent_dim=512, mean=[0.507, 0.487, 0.441], std=[0.267, 0.256, 0.276])
 PRESETS = {
     "cpu": dict(backbones=["small_cnn", "resnet50"], batch=32, steps={"small_cnn": 8, "resnet50": 2},
-                warmup=1, rounds=3, train_size=2048, ref_workers=0, epoch=False),
+                warmup=1, rounds=5, train_size=2048, ref_workers=0, epoch=False, compile=[]),
     "cuda": dict(backbones=["resnet50", "densenet121", "mobilenetv2"], batch=128,
                  steps={"resnet50": 30, "densenet121": 30, "mobilenetv2": 30},
-                 warmup=10, rounds=3, train_size=50_000, ref_workers=4, epoch=True),
+                 warmup=10, rounds=3, train_size=50_000, ref_workers=4, epoch=True, compile=["resnet50"]),
 }
 STEPS_PER_EPOCH = 50_000 // 128   # 390 full batches of the paper's CIFAR epoch
 
@@ -71,11 +71,11 @@ def synthetic_cifar(n: int, num_classes: int, seed: int = 0) -> tuple[np.ndarray
     return np.clip(noisy, 0, 255).astype(np.uint8), labels
 
 
-def bench_config(loss_name: str, compile_model: bool):
+def bench_config(loss_name: str, compile_mode=False):
     """The parts of the run config the Trainer reads: the repository's trainer, sgd and multistep files."""
     return OmegaConf.create({
         "trainer": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "trainer/default.yaml")),
-                    "progress": False, "compile": compile_model},
+                    "progress": False, "compile": compile_mode},
         "optim": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "optim/sgd.yaml")), "lr": 0.02},
         "sched": OmegaConf.load(CONFIGS / "sched/multistep.yaml"),
         "loss": OmegaConf.load(CONFIGS / f"loss/{loss_name}.yaml"),
@@ -97,14 +97,14 @@ class PodexpRunner:
 
     label = "podexp"
 
-    def __init__(self, backbone, loss_name, images, labels, batch, device, compile_model=False):
+    def __init__(self, backbone, loss_name, images, labels, batch, device, compile_mode=False):
         self.device = device
-        cfg = bench_config(loss_name, compile_model)
+        cfg = bench_config(loss_name, compile_mode)
         model, loss_fn = make_model_and_loss(backbone, cfg, device)
-        channels_last = device.type == "cuda" and cfg.trainer.channels_last
+        channels_last = bool(cfg.trainer.channels_last)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        model = prepare_model(model, loss_fn, Dist(), device, compile=compile_model)
+        model = prepare_model(model, loss_fn, Dist(), device, compile=compile_mode)
         tensor_images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
         train = TensorLoader(tensor_images, torch.from_numpy(labels), batch, CIFAR100["mean"], CIFAR100["std"],
                              train=True, crop_padding=4, hflip=True, seed=0, device=device,
@@ -220,6 +220,37 @@ def interleaved(runners: dict, steps: int, warmup: int, rounds: int) -> dict[str
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def step_profile(runner, steps: int) -> dict:
+    """What one step asks of the host and the device, from the profiler over ``steps`` steps.
+
+    ``ops_per_step``: ATen operators dispatched by Python or the autograd engine (not counting the ones
+    they call), each a trip through the dispatcher; ``kernels_per_step`` (CUDA): device kernels and
+    copies launched; ``gpu_busy_ms_per_step``: their summed duration. Busy time far below the step's
+    wall time means the device waits for the host to launch work (the step is launch-bound).
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    device = runner.device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    synchronize(device)
+    with profile(activities=activities) as prof:
+        runner.run(steps)
+        synchronize(device)
+    events = prof.events()
+
+    def dispatched(event) -> bool:
+        parent = event.cpu_parent
+        return event.name.startswith("aten::") and (parent is None or not parent.name.startswith("aten::"))
+
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    report = {"ops_per_step": sum(map(dispatched, events)) / steps}
+    if device.type == "cuda":
+        report["kernels_per_step"] = len(kernels) / steps
+        report["gpu_busy_ms_per_step"] = sum(e.self_device_time_total for e in kernels) / 1e3 / steps
+    return report
+
+
 def peak_memory_mb(make_runner, device: torch.device, steps: int = 3) -> float | None:
     """CUDA: the largest allocation during a few steps of a runner built alone. CPU: None (see ru_maxrss)."""
     if device.type != "cuda":
@@ -239,8 +270,8 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
     steps = args.steps or PRESETS[args.preset]["steps"][backbone]
     batch = args.batch
 
-    def podexp(loss_name="softmax", compile_model=False):
-        return PodexpRunner(backbone, loss_name, images, labels, batch, device, compile_model)
+    def podexp(loss_name="softmax", compile_mode=False):
+        return PodexpRunner(backbone, loss_name, images, labels, batch, device, compile_mode)
 
     def reference():
         return ReferenceRunner(backbone, "softmax", images, labels, batch, device, args.ref_workers)
@@ -248,15 +279,22 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
     record = {"backbone": backbone, "batch": batch, "steps_timed": steps, "rounds": args.rounds,
               "peak_mem_mb": {"podexp": peak_memory_mb(podexp, device),
                               "reference": peak_memory_mb(reference, device)}}
-    pair = interleaved({"podexp": podexp(), "reference": reference()}, steps, args.warmup, args.rounds)
+    runners = {"podexp": podexp(), "reference": reference()}
+    pair = interleaved(runners, steps, args.warmup, args.rounds)
     record["ms_per_step"] = {k: 1e3 * v for k, v in pair.items()}
     record["images_per_s"] = {k: batch / v for k, v in pair.items()}
     record["speedup_vs_reference"] = pair["reference"] / pair["podexp"]
+    record["step_profile"] = {k: step_profile(r, min(steps, 5)) for k, r in runners.items()}
     if device.type == "cuda":
         record["epoch_s_from_steps"] = {k: STEPS_PER_EPOCH * v for k, v in pair.items()}
-    if args.compile and backbone in args.compile:
-        compiled = {"podexp_compiled": podexp(compile_model=True)}
-        record["ms_per_step"]["podexp_compiled"] = 1e3 * interleaved(compiled, steps, args.warmup, 1)["podexp_compiled"]
+        record["gpu_busy_fraction"] = {k: record["step_profile"][k]["gpu_busy_ms_per_step"] / record["ms_per_step"][k]
+                                       for k in runners}
+    del runners
+    if backbone in args.compile:
+        for mode in args.compile_modes:
+            label = f"podexp_compile_{mode}"
+            compiled = {label: podexp(compile_mode=mode)}
+            record["ms_per_step"][label] = 1e3 * interleaved(compiled, steps, args.warmup, args.rounds)[label]
     if args.epoch:
         runner = podexp()
         runner.run(args.warmup)
@@ -294,7 +332,10 @@ def parse_args(argv=None):
     parser.add_argument("--losses", nargs="+", default=None,
                         help="losses compared with softmax (default: every registered loss)")
     parser.add_argument("--loss-backbones", nargs="+", help="backbones for the loss comparison (default: the first)")
-    parser.add_argument("--compile", nargs="*", default=[], help="also time torch.compile on these backbones")
+    parser.add_argument("--compile", nargs="*", help="also time torch.compile on these backbones "
+                        "(default: the preset's)")
+    parser.add_argument("--compile-modes", nargs="+", default=["default", "reduce-overhead"],
+                        choices=COMPILE_MODES, help="torch.compile modes to time (trainer.compile=MODE)")
     parser.add_argument("--epoch", action=argparse.BooleanOptionalAction, default=None,
                         help="time one real 50k-image epoch (default on CUDA)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -304,7 +345,7 @@ def parse_args(argv=None):
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     args.preset = args.preset or device.type
     preset = PRESETS[args.preset]
-    for key in ("backbones", "batch", "warmup", "rounds", "train_size", "ref_workers", "epoch"):
+    for key in ("backbones", "batch", "warmup", "rounds", "train_size", "ref_workers", "epoch", "compile"):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     args.losses = args.losses or available_losses()
@@ -367,9 +408,16 @@ def print_table(report: dict) -> None:
         line = (f"{rec['backbone']:>12} b{rec['batch']}: podexp {ms['podexp']:8.2f} ms/step {ips['podexp']:8.0f} img/s"
                 f" | reference {ms['reference']:8.2f} ms/step {ips['reference']:8.0f} img/s"
                 f" | speedup x{rec['speedup_vs_reference']:.2f}")
-        if "podexp_compiled" in ms:
-            line += f" | compiled {ms['podexp_compiled']:.2f} ms/step"
         print(line)
+        compiled = {k.removeprefix("podexp_compile_"): v for k, v in ms.items() if k.startswith("podexp_compile_")}
+        if compiled:
+            print(f"{'':>12}  podexp compiled (ms/step): " + ", ".join(f"{k} {v:.2f}" for k, v in compiled.items()))
+        for side, prof in rec["step_profile"].items():
+            line = f"{'':>12}  {side} per step: {prof['ops_per_step']:.0f} ops dispatched"
+            if "kernels_per_step" in prof:
+                line += (f", {prof['kernels_per_step']:.0f} kernels, GPU busy {prof['gpu_busy_ms_per_step']:.2f} ms "
+                         f"({100 * rec['gpu_busy_fraction'][side]:.0f}% of the step)")
+            print(line)
         if "epoch_s_measured" in rec:
             print(f"{'':>12}  50k epoch: measured {rec['epoch_s_measured']['podexp']:.2f} s; from steps: podexp "
                   f"{rec['epoch_s_from_steps']['podexp']:.2f} s, reference {rec['epoch_s_from_steps']['reference']:.2f} s")

@@ -95,8 +95,9 @@ def test_bf16_steps_are_finite_and_never_synchronise_with_the_host(loss):
         assert torch.isfinite(p).all()
 
 
-def test_compiled_model_trains_and_checkpoints_plain_keys(tmp_path):
-    result = train_in_process(tmp_path, *FAST, *CUDA, "trainer.compile=true", "trainer.epochs=1",
+@pytest.mark.parametrize("mode", ["true", "reduce-overhead"])
+def test_compiled_model_trains_and_checkpoints_plain_keys(tmp_path, mode):
+    result = train_in_process(tmp_path, *FAST, *CUDA, f"trainer.compile={mode}", "trainer.epochs=1",
                               "trainer.checkpoint=true", "loss=pod")
     assert result["status"] == "completed" and math.isfinite(result["final_test_acc"])
     state = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)

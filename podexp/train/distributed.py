@@ -103,8 +103,24 @@ def average_gradients(module: nn.Module, ctx: Dist) -> None:
         param.register_post_accumulate_grad_hook(hook)
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_mode(setting) -> str | None:
+    """``trainer.compile`` as a ``torch.compile`` mode: false/null -> None (eager), true -> "default",
+    or one of ``COMPILE_MODES`` by name ("reduce-overhead" replays the step's kernels as CUDA graphs)."""
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        return "default"
+    if setting in COMPILE_MODES:
+        return setting
+    raise ConfigError(f"trainer.compile={setting}: use false, true or a torch.compile mode "
+                      f"({', '.join(COMPILE_MODES)}).")
+
+
 def prepare_model(model: nn.Module, loss_fn: nn.Module, ctx: Dist, device: torch.device, *,
-                  sync_bn: bool = False, compile: bool = False) -> nn.Module:
+                  sync_bn: bool = False, compile=False) -> nn.Module:
     """SyncBatchNorm -> DDP (under torchrun) -> torch.compile (``trainer.compile``), in that order."""
     if ctx.enabled:
         if sync_bn:
@@ -114,8 +130,9 @@ def prepare_model(model: nn.Module, loss_fn: nn.Module, ctx: Dist, device: torch
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         average_gradients(loss_fn, ctx)
-    if compile:
-        model = torch.compile(model)
+    mode = compile_mode(compile)
+    if mode is not None:
+        model = torch.compile(model, mode=mode)
     return model
 
 

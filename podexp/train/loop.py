@@ -38,6 +38,7 @@ class Trainer:
                            for _ in range(loss_fn.num_objectives)]
         self.schedulers = [build_scheduler(cfg.sched, opt, steps, self.epochs) for opt in self.optimizers]
         self.use_amp = device.type == "cuda" and cfg.trainer.amp
+        self.compiled = hasattr(model, "_orig_mod")     # trainer.compile wrapped it in torch.compile
         self.epoch = 0            # the next epoch to run
         self.global_step = 0      # optimiser steps of objective 0 so far
         self.best_acc = float("-inf")
@@ -51,12 +52,20 @@ class Trainer:
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
 
+    def forward(self, model, images):
+        """z = model(images) under autocast. A compiled model is told that a new step begins: in
+        ``reduce-overhead`` mode its CUDA graphs reuse their output memory, and nothing here keeps a
+        previous forward's output."""
+        if self.compiled:
+            torch.compiler.cudagraph_mark_step_begin()
+        with self.autocast():
+            return model(images)
+
     def train_step(self, images, labels, stats) -> None:
         self.loss_fn.on_step(self.global_step)
         self.guard.begin_batch()
         for objective, (opt, sched) in enumerate(zip(self.optimizers, self.schedulers)):
-            with self.autocast():
-                z = self.model(images)
+            z = self.forward(self.model, images)
             loss = self.loss_fn(z, labels, objective=objective)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -114,8 +123,7 @@ class Trainer:
         stats = self._new_stats()
         model = self.dist.for_eval(self.model)
         for images, labels in self.loaders.test:
-            with self.autocast():
-                z = model(images)
+            z = self.forward(model, images)
             self._accumulate(stats, z, labels, self.loss_fn(z, labels).detach())
         return self._summarise(self.dist.all_reduce(stats), "test")
 

@@ -29,8 +29,9 @@ from podexp.train.checkpoint import atomic_write_text, load_checkpoint, read_jso
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what a run computes: a resumed run may differ in them freely.
-UNHASHED_KEYS = ("resume", "resume_allow_changes", "trainer.progress", "logger")
+# Keys that do not change what a run computes (compile: up to float rounding): a resumed run may differ
+# in them freely.
+UNHASHED_KEYS = ("resume", "resume_allow_changes", "trainer.progress", "trainer.compile", "logger")
 
 
 def _flatten(tree, prefix="") -> dict:

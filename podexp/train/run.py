@@ -73,7 +73,7 @@ def build_components(cfg: DictConfig, device: torch.device, rank: int = 0, world
 
     ``rank``/``world_size`` (torchrun) give this process its shard of every batch.
     """
-    channels_last = device.type == "cuda" and cfg.trainer.channels_last
+    channels_last = bool(cfg.trainer.channels_last)     # NHWC convolutions: faster on GPUs and CPUs alike
     loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last,
                             rank=rank, world_size=world_size)
     model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
@@ -100,8 +100,6 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
     resolved = OmegaConf.to_container(cfg, resolve=True)
     ctx = distributed.from_env()          # rank 0 of 1 unless launched by torchrun; only rank 0 writes
-    if ctx.is_main:
-        atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     seed_everything(cfg.seed)
     device = distributed.init(ctx, pick_device(cfg.trainer.device))
     if device.type == "cuda":
@@ -112,6 +110,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
                                       compile=cfg.trainer.compile)
     trainer = Trainer(cfg, model, loss_fn, loaders, device, ctx)
     wandb_run_id = resume.restore(trainer, cfg, resolved, out_dir)
+    if ctx.is_main:    # after restore: a refused resume leaves the folder's config.yaml as it was
+        atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
 
     metrics = LocalMetrics(out_dir) if ctx.is_main else None
     if metrics is not None:

@@ -120,9 +120,11 @@ def test_changed_config_is_refused_with_a_diff(tmp_path, monkeypatch):
     message = str(refused.value)
     assert "optim.lr: 0.1 -> 0.05" in message and "loss.lam: 1.0 -> 0.5" in message
     assert "resume_allow_changes=true" in message
+    assert "lr: 0.1\n" in (tmp_path / "config.yaml").read_text()    # the refused config left no trace
     result = train_in_process(tmp_path, *TINY, "optim.lr=0.05", "resume_allow_changes=true",
                               "trainer.epochs=2")
     assert result["epochs"] == 2
+    assert "lr: 0.05\n" in (tmp_path / "config.yaml").read_text()
 
 
 def test_resume_from_a_path_and_null_starts_afresh(tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ CASES = {
     "negative momentum": (["optim.momentum=-1"], ["optim.momentum=-1: must be >= 0"]),
     "one class": (["dataset.num_classes=1"], ["dataset.num_classes=1: must be >= 2"]),
     "seed not an integer": (["seed=1.5"], ["seed=1.5: must be an integer"]),
+    "unknown compile mode": (["trainer.compile=fast"], ["trainer.compile=fast: use false, true or a torch.compile "
+                                                        "mode (default, reduce-overhead, max-autotune"]),
 }
 
 
