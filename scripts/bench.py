@@ -220,6 +220,27 @@ def interleaved(runners: dict, steps: int, warmup: int, rounds: int) -> dict[str
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def paired_ratios(runners: dict, baseline: str, steps: int, warmup: int, rounds: int) -> tuple[dict, dict]:
+    """Each runner's time per step relative to ``baseline``'s, the two timed back to back (alternating
+    which goes first) in every round: the median of the per-round ratios, so a load that drifts over the
+    minutes of the comparison cancels out. Returns (median ratio, median seconds per step) per runner."""
+    for runner in runners.values():
+        runner.run(warmup)
+    ratios = {name: [] for name in runners if name != baseline}
+    seconds = {name: [] for name in runners}
+    for round_index in range(rounds):
+        for name in ratios:
+            pair = (baseline, name) if round_index % 2 == 0 else (name, baseline)
+            times = {side: timed(runners[side], steps) for side in pair}
+            ratios[name].append(times[name] / times[baseline])
+            for side, value in times.items():
+                seconds[side].append(value)
+    if not seconds[baseline]:         # nothing to compare with
+        seconds[baseline].append(timed(runners[baseline], steps))
+    medians = {name: statistics.median(values) for name, values in ratios.items()}
+    return {baseline: 1.0, **medians}, {name: statistics.median(values) for name, values in seconds.items()}
+
+
 def step_profile(runner, steps: int) -> dict:
     """What one step asks of the host and the device, from the profiler over ``steps`` steps.
 
@@ -308,13 +329,13 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
                 runners[name] = podexp(name)
             except Exception as err:  # a loss that cannot be built here is reported, not fatal
                 failed[name] = f"{err.__class__.__name__}: {err}"
-        costs = interleaved(runners, steps, args.warmup, args.rounds)
+        ratios, costs = paired_ratios(runners, "softmax", steps, args.warmup, args.rounds)
         if failed:
             record["loss_build_errors"] = failed
         record["loss_ms_per_step"] = {k: 1e3 * v for k, v in costs.items()}
-        record["loss_step_vs_softmax"] = {k: v / costs["softmax"] for k, v in costs.items()}
-        if "pod" in costs:
-            record["pod_step_vs_softmax"] = costs["pod"] / costs["softmax"]
+        record["loss_step_vs_softmax"] = ratios
+        if "pod" in ratios:
+            record["pod_step_vs_softmax"] = ratios["pod"]
     return record
 
 

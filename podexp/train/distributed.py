@@ -10,13 +10,15 @@ single-process. Under torchrun:
   the loss's own parameters (softmax W, centres) get their gradients averaged by hooks, so every rank
   applies the same update to them too;
 * epoch metrics and the loss's ``on_epoch_end`` statistics (NaC/POD's v) are summed over ranks;
-* only rank 0 writes files and logs at INFO.
+* only rank 0 writes files and logs at INFO; every rank reads and writes rank 0's run folder, whatever
+  folder Hydra gave it.
 """
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -77,6 +79,17 @@ def init(ctx: Dist, device: torch.device) -> torch.device:
     if not ctx.is_main:
         logging.getLogger().setLevel(logging.WARNING)
     return device
+
+
+def rank0_path(ctx: Dist, path: Path) -> Path:
+    """Rank 0's ``path``, on every rank. Hydra names each rank's run folder by that process's own start
+    time, so without a fixed ``hydra.run.dir`` the ranks' folders can differ; the run (checkpoints,
+    metrics, result) lives in rank 0's, and every rank must read its resume state from there."""
+    if not ctx.enabled:
+        return path
+    shared = [str(path)]
+    dist.broadcast_object_list(shared, src=0)
+    return Path(shared[0])
 
 
 def shutdown() -> None:

@@ -92,16 +92,19 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     """Train one configuration into ``out_dir`` and return its result record."""
     started = time.time()
     validate_config(cfg)
+    ctx = distributed.from_env()          # rank 0 of 1 unless launched by torchrun; only rank 0 writes
+    device = distributed.init(ctx, pick_device(cfg.trainer.device))
+    out_dir = distributed.rank0_path(ctx, out_dir)     # every rank resumes from and finishes in one folder
     done = resume.finished_result(out_dir) if cfg.get("resume") == "auto" else None
     if done is not None:
         log.info("%s already holds a finished run (result.json); not training again.", out_dir)
+        distributed.shutdown()
         return done
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    ctx = distributed.from_env()          # rank 0 of 1 unless launched by torchrun; only rank 0 writes
     seed_everything(cfg.seed)
-    device = distributed.init(ctx, pick_device(cfg.trainer.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 

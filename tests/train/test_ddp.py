@@ -93,3 +93,21 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         torch.set_num_threads(threads)
     assert abs(ddp["final_test_acc"] - single["final_test_acc"]) <= 3.0
     assert ddp["final_test_acc"] > 80.0
+
+
+@pytest.mark.slow
+def test_ranks_in_different_hydra_folders_run_and_resume_in_rank0s(tmp_path):
+    """Hydra names each rank's folder by its own start time, so the ranks may get different folders (made
+    certain here): the run still lives in rank 0's, and every rank sees it finished when re-run."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
+               str(ROOT / "train.py"), *FAST, "trainer.epochs=1", "trainer.checkpoint=true",
+               f"hydra.run.dir={tmp_path}/rank" + "${oc.env:RANK}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "rank0" / "result.json").exists() and (tmp_path / "rank0" / "last.pt").exists()
+    assert not any((tmp_path / "rank1" / name).exists() for name in ("result.json", "last.pt", "metrics.jsonl"))
+    second = runs[1].stdout + runs[1].stderr
+    assert "already holds a finished run" in second and "epoch 1/1" not in second
