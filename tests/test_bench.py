@@ -4,10 +4,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
+from helpers import needs_cpp_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--device", "cpu", "--backbones", "small_cnn", "--batch", "4", "--steps", "2", "--rounds", "1",
@@ -44,7 +44,7 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
         assert record["step_profile"][side]["ops_per_step"] >= 20   # conv/bn/relu forward and backward at least
 
 
-@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="inductor on the CPU needs a C++ compiler")
+@needs_cpp_compiler
 def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
     assert _positive(report["backbones"][0]["ms_per_step"]["podexp_compile_default"])

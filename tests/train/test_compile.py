@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
-from helpers import FAST, train_in_process
+from helpers import FAST, needs_cpp_compiler, train_in_process
 
 
 def _first_row(out_dir):
     return json.loads((out_dir / "metrics.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="inductor on the CPU needs a C++ compiler")
+@needs_cpp_compiler
 def test_reduce_overhead_mode_trains_like_eager_and_saves_plain_keys(tmp_path):
     settings = (*FAST, "loss=pod", "trainer.epochs=1", "trainer.checkpoint=true")
     train_in_process(tmp_path / "eager", *settings)
