@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from podexp.errors import ConfigError
+from podexp.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,6 @@ def make_pedcc(num_classes: int, dim: int, method: str = "simplex", seed: int = 
     build = simplex_pedcc if method == "simplex" else iterative_pedcc
     centres = build(num_classes, dim, seed)
     if use_cache:
-        from podexp.train.checkpoint import atomic_torch_save
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(centres, path)
     return centres.float()

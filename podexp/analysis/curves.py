@@ -2,10 +2,11 @@
 per-epoch metrics of a run (Fig. 4)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from podexp.io import read_jsonl
 
 
 def mse_normalised_derivative(theta: np.ndarray) -> np.ndarray:
@@ -20,10 +21,7 @@ def cosine_loss_derivative(theta: np.ndarray) -> np.ndarray:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The per-epoch rows of a run's ``metrics.jsonl`` (empty when it has none)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
 def mean_curve(runs: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from podexp.analysis import tables
 from podexp.analysis.runs import Job
-from podexp.train.checkpoint import atomic_write_text
+from podexp.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from podexp.errors import DataError
+from podexp.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +129,11 @@ def decode_cached(root: Path, splits: dict[str, list[Path]], size: int, channels
     log.info("decoding %d images of %s (once; cached in %s)", len(everything), dataset, cache_file.name)
     arrays = {name: decode_images(paths, size, channels, dataset=dataset) for name, paths in splits.items()}
     if cache:
-        tmp = cache_file.with_name(cache_file.name + ".tmp.npz")
         try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, cache_file)
+            atomic_write(cache_file, lambda handle: np.savez(handle, **arrays))
             for stale in root.glob(".podexp_decoded_*.npz"):
                 if stale != cache_file:
                     stale.unlink(missing_ok=True)
         except OSError as err:
             log.warning("could not write the decode cache %s (%s); decoding again next time", cache_file, err)
-            tmp.unlink(missing_ok=True)
     return arrays

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from podexp.train.checkpoint import append_line, atomic_write_text, read_jsonl
+from podexp.io import append_line, atomic_write_text, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class LocalMetrics:
     def truncate_after(self, epoch: int) -> None:
         """Drop rows of epochs >= ``epoch`` (a resumed run rewrites them)."""
         kept = [r for r in self.rows() if r["epoch"] < epoch]
-        atomic_write_text("".join(json.dumps(r) + "\n" for r in kept), self.jsonl)
+        write_jsonl(kept, self.jsonl)
         self._write_csv(kept)
 
     def log(self, row: dict) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from podexp.errors import ConfigError
-from podexp.train.checkpoint import atomic_write_text, load_checkpoint, read_jsonl
+from podexp.io import load_checkpoint, read_json, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,7 @@ def checkpoint_to_resume(setting, out_dir: Path) -> Path | None:
 
 def finished_result(out_dir: Path) -> dict | None:
     """The stored result of a run that already completed in ``out_dir``."""
-    path = out_dir / "result.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        log.warning("%s is unreadable; the run is treated as unfinished.", path)
-        return None
+    return read_json(out_dir / "result.json")
 
 
 def load_for_resume(path: Path, resolved: dict, allow_changes: bool) -> dict:
@@ -143,7 +136,7 @@ def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
     target = out_dir / "metrics.jsonl"
     if trainer.dist.is_main and source.exists() and not target.exists():   # resume=PATH from another run
         rows = [r for r in read_jsonl(source) if r["epoch"] < state["epoch"]]
-        atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), target)
+        write_jsonl(rows, target)
     return state.get("wandb_run_id")
 
 

@@ -22,7 +22,7 @@ from podexp.data import build_loaders
 from podexp.errors import PodexpError
 from podexp.losses import build as build_loss
 from podexp.models import build_model
-from podexp.train.checkpoint import atomic_write_json, atomic_write_text, save_checkpoint
+from podexp.io import atomic_write_json, atomic_write_text, save_checkpoint
 from podexp.train.loggers import LocalMetrics, WandbLogger
 from podexp.train import distributed, resume, signals
 from podexp.train.loop import Trainer

@@ -7,7 +7,7 @@ from helpers import FAST, train_in_process
 from torch import nn
 
 from podexp.losses.pedcc_family import PODLoss
-from podexp.train.checkpoint import load_checkpoint
+from podexp.io import load_checkpoint
 from podexp.train.divergence import DivergenceError, NonFiniteGuard
 from podexp.train.loggers import LocalMetrics
 

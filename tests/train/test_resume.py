@@ -11,7 +11,7 @@ from helpers import FAST, train_in_process
 from podexp.errors import ConfigError
 from podexp.losses import available
 from podexp.train import signals
-from podexp.train.checkpoint import load_checkpoint, save_checkpoint
+from podexp.io import load_checkpoint, save_checkpoint
 from podexp.train.loggers import LocalMetrics
 
 STEPS_PER_EPOCH = 4   # 128 training images / batch 32

@@ -12,7 +12,7 @@ import pytest
 from helpers import FAST, ROOT, train_in_process
 
 from podexp.train import signals
-from podexp.train.checkpoint import load_checkpoint
+from podexp.io import load_checkpoint
 
 # 24 steps per epoch so that the signal lands inside an epoch
 SMALL = (*FAST, "trainer.checkpoint=true", "trainer.epochs=2", "dataset.train_size=384",

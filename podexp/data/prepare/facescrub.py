@@ -21,12 +21,12 @@ import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from podexp.data.folders import is_image
 from podexp.errors import DataError
+from podexp.io import atomic_write, atomic_write_text, read_json
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,9 @@ def plan_split(src: Path, num_identities: int, test_fraction: float) -> tuple[li
 def _write_image(source: Path, target: Path, size: int) -> None:
     from PIL import Image
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
     with Image.open(source) as img:
-        img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC).save(tmp, format="PNG")
-    os.replace(tmp, target)
+        resized = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+    atomic_write(target, lambda handle: resized.save(handle, format="PNG"))
 
 
 def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_fraction: float = 0.15,
@@ -115,7 +113,7 @@ def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_frac
     src, dst = Path(src), Path(dst)
     entries, broken = plan_split(src, num_identities, test_fraction)
     old_path = dst / MANIFEST
-    old = json.loads(old_path.read_text()) if old_path.is_file() else {"images": []}
+    old = read_json(old_path) or {"images": []}
     old_sums = {e["output"]: e["output_sha256"] for e in old["images"]}
     images, written, kept = [], 0, 0
     for entry in entries:
@@ -147,9 +145,7 @@ def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_frac
                 "skipped_unreadable": [str(p.relative_to(src)) for p in broken], "images": images}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     if not old_path.is_file() or old_path.read_text() != text:
-        tmp = old_path.with_name(MANIFEST + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, old_path)
+        atomic_write_text(text, old_path)
     if broken:
         log.warning("FaceScrub: skipped %d unreadable source file(s): %s", len(broken),
                     ", ".join(str(p) for p in broken[:20]))

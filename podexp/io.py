@@ -1,18 +1,20 @@
-"""Atomic files and checkpoints that survive a crash mid-write.
+"""Files that survive a crash mid-write: atomic writes, checkpoints with a fallback, JSON lines.
 
 Every file is written to a temporary name in the same folder, flushed and fsynced, then renamed over
-the target (``os.replace`` is atomic on POSIX). ``save_checkpoint`` keeps the previous good checkpoint
-as ``prev.pt`` until the new ``last.pt`` is complete; ``load_checkpoint`` falls back to it when
-``last.pt`` is truncated or corrupt.
+the target (``os.replace`` is atomic on POSIX), so a reader sees the old file or the new one, never
+half of one. ``save_checkpoint`` keeps the previous good checkpoint as ``prev.pt`` until the new
+``last.pt`` is complete; ``load_checkpoint`` falls back to it when ``last.pt`` is truncated or corrupt.
+JSON-lines files grow by fsynced appends, so a crash can only tear their last line, which
+``read_jsonl`` skips.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import torch
 
@@ -34,13 +36,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_synced_tmp(data: bytes, path: Path) -> str:
-    """``data`` in a fsynced temporary file next to ``path``; returns its name."""
+def _synced_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
+    """A fsynced temporary file next to ``path`` filled by ``write(handle)``; returns its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
@@ -49,15 +51,21 @@ def _write_synced_tmp(data: bytes, path: Path) -> str:
     return tmp
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Replace ``path`` by what ``write(handle)`` writes to a binary file handle, atomically
+    (e.g. ``atomic_write(p, lambda f: np.savez(f, **arrays))``)."""
     path = Path(path)
-    tmp = _write_synced_tmp(data, path)
+    tmp = _synced_temp(path, write)
     try:
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:
@@ -69,9 +77,7 @@ def atomic_write_json(obj, path: str | os.PathLike) -> None:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(buffer.getvalue(), path)
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt") -> Path:
@@ -81,10 +87,8 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
     (last -> prev, tmp -> last), so at every instant one complete checkpoint exists.
     """
     folder = Path(folder)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
     target, previous = folder / name, folder / "prev.pt"
-    tmp = _write_synced_tmp(buffer.getvalue(), target)
+    tmp = _synced_temp(target, lambda handle: torch.save(state, handle))
     try:
         if target.exists():
             os.replace(target, previous)
@@ -122,6 +126,19 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, Path]:
                       f"with resume=null.")
 
 
+def read_json(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``; None (with a warning) when it is missing or unreadable, as a file
+    cut short by a crash or an external copy can be."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.warning("%s is unreadable; it is treated as absent.", path)
+        return None
+
+
 def append_line(line: str, path: str | os.PathLike) -> None:
     """Append one line and fsync it. A crash can only leave a partial *last* line, which
     ``read_jsonl`` skips."""
@@ -131,8 +148,14 @@ def append_line(line: str, path: str | os.PathLike) -> None:
         os.fsync(handle.fileno())
 
 
+def write_jsonl(rows: list[dict], path: str | os.PathLike) -> None:
+    """Replace ``path`` by one JSON line per row, atomically."""
+    atomic_write_text("".join(json.dumps(row) + "\n" for row in rows), path)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """The rows of a JSON-lines file, skipping (with a warning) a torn line left by a crash."""
+    """The rows of a JSON-lines file (none when it is missing), skipping with a warning a torn line
+    left by a crash."""
     path = Path(path)
     if not path.exists():
         return []
