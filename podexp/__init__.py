@@ -6,4 +6,8 @@ config (configs/) -> data (podexp.data) -> backbone + latent head (podexp.models
 -> results -> tables (podexp.aggregate, podexp.analysis).
 """
 
+from podexp.keys import register_config_resolver
+
 __version__ = "0.1.0"
+
+register_config_resolver()   # configs/hydra/default.yaml reads the result-neutral keys from podexp.keys

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import podexp  # noqa: F401  (registers the resolver configs/hydra/default.yaml uses)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 

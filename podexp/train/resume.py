@@ -25,13 +25,10 @@ import numpy as np
 import torch
 
 from podexp.errors import ConfigError
+from podexp.keys import is_result_neutral
 from podexp.io import load_checkpoint, read_json, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
-
-# Keys that do not change what a run computes (compile: up to float rounding): a resumed run may differ
-# in them freely.
-UNHASHED_KEYS = ("resume", "resume_allow_changes", "trainer.progress", "trainer.compile", "logger")
 
 
 def _flatten(tree, prefix="") -> dict:
@@ -45,12 +42,12 @@ def _flatten(tree, prefix="") -> dict:
 
 def _hashed(resolved: dict) -> dict:
     flat = _flatten(resolved)
-    return {k: v for k, v in flat.items()
-            if not any(k == u or k.startswith(u + ".") for u in UNHASHED_KEYS)}
+    return {k: v for k, v in flat.items() if not is_result_neutral(k)}
 
 
 def config_hash(resolved: dict) -> str:
-    """SHA-256 (16 hex digits) of the resolved config minus ``UNHASHED_KEYS``."""
+    """SHA-256 (16 hex digits) of the resolved config minus the result-neutral keys (``podexp.keys``):
+    a resumed run may differ in those freely."""
     text = json.dumps(_hashed(resolved), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
