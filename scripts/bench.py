@@ -24,27 +24,22 @@ import json
 import platform
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from podexp.data import Loaders
+from podexp.data.loaders import TensorLoader
+from podexp.defaults import CONFIG_DIR as CONFIGS
+from podexp.losses import build as build_loss
+from podexp.losses.registry import available as available_losses
+from podexp.models import BACKBONES, build_model
+from podexp.train.distributed import COMPILE_MODES, Dist, prepare_model
+from podexp.train.loop import Trainer
 
-from omegaconf import OmegaConf  # noqa: E402
-
-from podexp.data import Loaders  # noqa: E402
-from podexp.data.loaders import TensorLoader  # noqa: E402
-from podexp.losses import build as build_loss  # noqa: E402
-from podexp.losses.registry import available as available_losses  # noqa: E402
-from podexp.models import BACKBONES, build_model  # noqa: E402
-from podexp.train.distributed import COMPILE_MODES, Dist, prepare_model  # noqa: E402
-from podexp.train.loop import Trainer  # noqa: E402
-
-CONFIGS = ROOT / "configs"
 CIFAR100 = dict(num_classes=100, latent_dim=512, mean=[0.507, 0.487, 0.441], std=[0.267, 0.256, 0.276])
 PRESETS = {
     "cpu": dict(backbones=["small_cnn", "resnet50"], batch=32, steps={"small_cnn": 8, "resnet50": 2},

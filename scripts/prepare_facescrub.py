@@ -9,10 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podexp.data.prepare.facescrub import prepare_facescrub  # noqa: E402
-from podexp.data.prepare import run_script  # noqa: E402
+from podexp.data.prepare.facescrub import prepare_facescrub
+from podexp.data.prepare import run_script
 
 
 def main() -> int:

@@ -10,10 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podexp.data.prepare.imagenet_val import arrange_imagenet_val  # noqa: E402
-from podexp.data.prepare import run_script  # noqa: E402
+from podexp.data.prepare.imagenet_val import arrange_imagenet_val
+from podexp.data.prepare import run_script
 
 
 def main() -> int:

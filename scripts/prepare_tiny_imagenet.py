@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podexp.data.prepare.tiny_imagenet import arrange_val  # noqa: E402
-from podexp.data.prepare import run_script  # noqa: E402
+from podexp.data.prepare.tiny_imagenet import arrange_val
+from podexp.data.prepare import run_script
 
 
 def main() -> int:

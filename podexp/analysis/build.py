@@ -13,8 +13,7 @@ from podexp.analysis.items import Item
 from podexp.analysis.runs import Job, same_value
 from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
 from podexp.analysis.tables import Table, add_value, new_table
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from podexp.defaults import CONFIG_DIR
 
 
 @dataclass
@@ -62,14 +61,14 @@ def build_table(item: Item, jobs: list[Job], options: Options = Options()) -> Ta
         if values is None:
             columns = [job.label(item.column)] if item.column else paper_columns
             for column in columns:
-                add_value(table, row, column, None)
+                add_value(table, row, column, None, job.path.name)
         else:
             for column, value in values.items():
                 add_value(table, row, column, value)
     return table
 
 
-def build_config_table(item: Item, configs: Path = CONFIGS) -> Table:
+def build_config_table(item: Item, configs: Path = CONFIG_DIR) -> Table:
     """Table 3: num_classes and latent_dim of each dataset config (no runs)."""
     table = new_table(item, "dataset")
     for row in list(table.rows):

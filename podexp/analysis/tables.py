@@ -6,49 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 import yaml
 
 from podexp.analysis.items import Item
+from podexp.analysis.runs import Cell
 
 
 def paper_results() -> dict:
     """The paper's numbers (``podexp/paper_results.yaml``, a copy of the project's transcription)."""
     return yaml.safe_load(resources.files("podexp").joinpath("paper_results.yaml").read_text())
-
-
-class SeedStats:
-    """n, mean and sample std over ``self.values`` (one value per seed); None when there are none."""
-
-    values: list[float]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
-
-    @property
-    def std(self) -> float | None:
-        if not self.values:
-            return None
-        return statistics.stdev(self.values) if self.n > 1 else 0.0
-
-
-@dataclass
-class Cell(SeedStats):
-    values: list[float] = field(default_factory=list)
-    failed: int = 0
-    paper: float | None = None
-
-    @property
-    def diff(self) -> float | None:
-        return None if self.mean is None or self.paper is None else self.mean - self.paper
 
 
 @dataclass
@@ -90,8 +59,9 @@ def new_table(item: Item, row_header: str) -> Table:
     return Table(item, spec["caption"], row_header, rows, columns, cells)
 
 
-def add_value(table: Table, row: str, column: str, value: float | None) -> None:
-    """Record one run's value (None: the run failed or is unfinished); unknown rows/columns are added."""
+def add_value(table: Table, row: str, column: str, value: float | None, job: str = "") -> None:
+    """Record the value of the run in folder ``job`` (None: it failed or is unfinished); unknown
+    rows/columns are added."""
     if row not in table.rows:
         table.rows.append(row)
     if column not in table.columns:
@@ -99,11 +69,7 @@ def add_value(table: Table, row: str, column: str, value: float | None) -> None:
     for r in table.rows:
         for c in table.columns:
             table.cells.setdefault((r, c), Cell())
-    cell = table.cells[(row, column)]
-    if value is None:
-        cell.failed += 1
-    else:
-        cell.values.append(float(value))
+    table.cells[(row, column)].add(value, job)
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -182,7 +148,7 @@ def csv_text(table: Table) -> str:
         for column in table.columns:
             cell = table.cells[(row, column)]
             writer.writerow([row, column, _number(cell.mean, ".6g"), _number(cell.std, ".6g"), cell.n,
-                             cell.failed, _number(cell.paper, ".6g"), _number(cell.diff, ".6g"),
+                             len(cell.failed), _number(cell.paper, ".6g"), _number(cell.diff, ".6g"),
                              ";".join(format(v, ".6g") for v in cell.values)])
     return buffer.getvalue()
 

@@ -5,10 +5,11 @@ import statistics
 
 import pytest
 
-from podexp.aggregate import build_item, main
+from podexp.aggregate import main
 from podexp.analysis import tables
 from podexp.analysis.build import build_config_table, build_table
 from podexp.analysis.items import ITEMS
+from podexp.analysis.report import build_item
 from podexp.analysis.runs import find_jobs
 
 
@@ -31,8 +32,9 @@ def test_cells_hold_mean_std_n_and_the_paper_value(table4_sweep):
     assert pod.std == pytest.approx(statistics.stdev([93.0, 94.0, 95.5]))
     assert pod.paper == 94.31 and pod.diff == pytest.approx(pod.mean - 94.31)
     softmax = table.cell("softmax", "cifar10")
-    assert (softmax.n, softmax.failed, softmax.std) == (1, 1, 0.0)
-    assert table.cell("softmax", "cifar100").mean is None and table.cell("softmax", "cifar100").failed == 1
+    assert (softmax.n, softmax.failed, softmax.std) == (1, ["loss=softmax,dataset=cifar10,seed=1"], 0.0)
+    assert table.cell("softmax", "cifar100").mean is None
+    assert table.cell("softmax", "cifar100").failed == ["loss=softmax,dataset=cifar100,seed=0"]
     # every paper row and column is there, in the paper's order, even without runs
     assert table.rows[:3] == ["softmax", "center", "am_softmax"] and len(table.rows) == 10
     assert table.columns == ["cifar10", "cifar100", "tiny_imagenet", "facescrub"]

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from podexp.aggregate import build_item
+from podexp.analysis.report import build_item
 
 WANDB_LOGGER = {"logger": {"name": "wandb", "project": "podexp-test", "entity": None, "group": "table4",
                            "tags": ["table4"], "mode": "offline"}}

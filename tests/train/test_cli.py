@@ -5,6 +5,9 @@ import time
 import pytest
 from helpers import run_train_py, write_fake_mnist
 
+from podexp.analysis.sweeps import collect
+from podexp.io import read_jsonl
+
 pytestmark = pytest.mark.slow
 
 
@@ -44,6 +47,27 @@ def test_multirun_then_aggregate(tmp_path):
     assert f"| debug=fast,loss=pod | {pod_mean:.2f} ±" in out.stdout
     assert "| 2 | 0 |" in out.stdout
     assert (sweep / "summary.csv").exists() and (sweep / "summary.md").read_text() in out.stdout
+
+
+def test_sweep_rerun_with_result_neutral_changes_continues_in_its_folders(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep_args = ("-m", "debug=fast", "trainer.checkpoint=true", "loss=softmax", "seed=0,1",
+                  f"hydra.sweep.dir={sweep}")
+    assert run_train_py(*sweep_args).returncode == 0
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2 and all(job.startswith("debug=fast,loss=softmax,seed=") for job in jobs)
+    done, cut = (sweep / job for job in jobs)
+    (cut / "result.json").unlink()                      # as if killed after its last checkpoint
+    stamp = (done / "last.pt").stat().st_mtime_ns
+    again = run_train_py(*sweep_args, "resume_allow_changes=true", "logger=wandb", "logger.mode=disabled")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == jobs            # no new job folders
+    assert (done / "last.pt").stat().st_mtime_ns == stamp                           # finished: left alone
+    assert "Resuming from" in (cut / "train.log").read_text()
+    assert [row["epoch"] for row in read_jsonl(cut / "metrics.jsonl")] == [0, 1]    # not trained again
+    assert (cut / "result.json").exists()
+    [(row, cell)] = collect(sweep).items()                                         # logger=wandb: no row of its own
+    assert row.lower() == "debug=fast,loss=softmax,trainer.checkpoint=true" and cell.n == 2
 
 
 def test_wandb_offline_one_run_per_job(tmp_path):

@@ -6,7 +6,7 @@ import json
 import pytest
 from helpers import FAST, run_train_py
 
-from podexp.aggregate import collect
+from podexp.analysis.sweeps import collect
 
 
 @pytest.mark.slow
@@ -23,6 +23,6 @@ def test_one_failing_job_does_not_stop_or_lose_the_others(tmp_path):
     assert failure["status"] == "failed" and "K=10 > d+1=5" in failure["error"]
     assert not (bad / "result.json").exists()
     assert json.loads((good / "result.json").read_text())["status"] == "completed"
-    cells = {("latent_dim=4" if "latent_dim=4," in c.config else "latent_dim=16"): c for c in collect(sweep)}
+    cells = {("latent_dim=4" if "latent_dim=4," in name else "latent_dim=16"): c for name, c in collect(sweep).items()}
     assert cells["latent_dim=4"].failed == [bad.name] and cells["latent_dim=4"].n == 0
     assert cells["latent_dim=16"].n == 1 and not cells["latent_dim=16"].failed

@@ -10,7 +10,7 @@ pin the paper's runs. The driver passes those parameters on the command line, dr
 whose config file does not exist (they show as "missing" in the table, with a warning). ``--smoke``
 adds ``debug=smoke`` (synthetic images with the real class count, small_cnn, one CPU epoch), keeps seed
 0, stands small_cnn in for a swept or fixed backbone while keeping its paper name as the row label
-(``+label.backbone=...``), and runs ``train.py -m`` inside this process instead of a subprocess.
+(``+label.backbone=...``), and runs the sweep inside this process instead of a subprocess.
 """
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from podexp.analysis.items import GROUP_KEYS, ITEMS, get_item
+from podexp.analysis.report import build_item
+from podexp.defaults import config_file
+from podexp.errors import PodexpError
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+TRAIN_MODULE = "podexp.train"    # python -m podexp.train = train.py
 
 
 def experiment_file(name: str) -> Path:
-    return CONFIGS / "experiment" / f"{name}.yaml"
+    return config_file("experiment", name)
 
 
 def sweep_params(experiment: str) -> dict[str, list[str]]:
@@ -56,12 +58,13 @@ def existing(key: str, values: list[str]) -> tuple[list[str], list[str]]:
     """(values whose config file exists, values whose file is missing) for a config-group key."""
     if key not in GROUP_KEYS:
         return values, []
-    present = [v for v in values if (CONFIGS / key / f"{v}.yaml").exists()]
+    present = [v for v in values if config_file(key, v).exists()]
     return present, [v for v in values if v not in present]
 
 
 def command_line(experiment: str, sweep_dir: Path, smoke: bool, extra: list[str]) -> list[str] | None:
-    """The ``train.py -m`` command of one experiment, or None when a swept key has no usable value."""
+    """The ``python -m podexp.train -m`` command of one experiment, or None when a swept key has no
+    usable value."""
     params = sweep_params(experiment)
     args = [f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}"]
     if smoke:
@@ -77,21 +80,21 @@ def command_line(experiment: str, sweep_dir: Path, smoke: bool, extra: list[str]
         if not kept:
             return None
         args.append(f"{key}={','.join(kept)}")
-    return [sys.executable, str(ROOT / "train.py"), "-m", *args, *extra]
+    return [sys.executable, "-m", TRAIN_MODULE, "-m", *args, *extra]
 
 
-def run_in_process(argv: list[str]) -> int:
-    """``python train.py ARGS`` inside this process (the smoke mode: saves a Python + torch start-up per
-    experiment); the exit status."""
+def run_in_process(args: list[str]) -> int:
+    """``python -m podexp.train ARGS`` inside this process (the smoke mode: saves a Python + torch
+    start-up per experiment); the exit status."""
     import runpy
 
     from hydra.core.global_hydra import GlobalHydra
 
     saved = sys.argv
     GlobalHydra.instance().clear()
-    sys.argv = argv
+    sys.argv = [TRAIN_MODULE, *args]
     try:
-        runpy.run_path(argv[0], run_name="__main__")
+        runpy.run_module(TRAIN_MODULE, run_name="__main__")
         return 0
     except SystemExit as err:
         return err.code if isinstance(err.code, int) else 1
@@ -115,8 +118,8 @@ def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> l
         if command is None:
             print(f"warning: {experiment}: nothing to run (no config for any swept value).", file=sys.stderr)
             continue
-        print("+ " + " ".join(command[1:]), flush=True)
-        status = run_in_process(command[1:]) if smoke else subprocess.run(command, cwd=ROOT).returncode
+        print("+ python " + " ".join(command[1:]), flush=True)
+        status = run_in_process(command[4:]) if smoke else subprocess.run(command).returncode
         if status != 0:
             print(f"warning: {experiment} exited with status {status}; building the table from what "
                   f"finished.", file=sys.stderr)
@@ -125,8 +128,6 @@ def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> l
 
 
 def main(argv=None) -> int:
-    from podexp.aggregate import build_item
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n", 2)[2])
@@ -143,12 +144,20 @@ def main(argv=None) -> int:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     names = list(ITEMS) if args.items == ["all"] else args.items
-    for name in names:
-        get_item(name)
     reports = args.reports or Path("reports/smoke" if args.smoke else "reports")
     sweep_root = args.sweep_root or Path("outputs/smoke" if args.smoke else "outputs/multirun")
     status = 0
-    for name in names:
-        sweeps = args.sweeps if args.sweeps else launch(name, args.smoke, sweep_root.resolve(), extra)
-        status = max(status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check))
+    try:
+        for name in names:
+            get_item(name)
+        for name in names:
+            sweeps = args.sweeps if args.sweeps else launch(name, args.smoke, sweep_root.resolve(), extra)
+            status = max(status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check))
+    except PodexpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
