@@ -17,9 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from podexp.analysis.build import Options
 from podexp.analysis.items import ITEMS
-from podexp.analysis.report import build_item
 from podexp.analysis.sweeps import write_summary
 from podexp.errors import PodexpError
 
@@ -42,6 +40,9 @@ def main(argv=None) -> int:
         parser.error("pass exactly one sweep folder, or --item ITEM with its sweep folders")
     try:
         if args.item is not None:
+            from podexp.analysis.build import Options   # torch and matplotlib: only for the paper items
+            from podexp.analysis.report import build_item
+
             return build_item(args.item, args.sweeps, args.reports, args.check,
                               Options(args.gda_covariance, args.gda_shrinkage))
         print(write_summary(args.sweeps[0]), end="")

@@ -5,7 +5,8 @@ the target (``os.replace`` is atomic on POSIX), so a reader sees the old file or
 half of one. ``save_checkpoint`` keeps the previous good checkpoint as ``prev.pt`` until the new
 ``last.pt`` is complete; ``load_checkpoint`` falls back to it when ``last.pt`` is truncated or corrupt.
 JSON-lines files grow by fsynced appends, so a crash can only tear their last line, which
-``read_jsonl`` skips.
+``read_jsonl`` skips. torch is imported by the functions that need it, so that reading a sweep's
+results does not wait for it.
 """
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
-
-import torch
 
 from podexp.errors import PodexpError
 
@@ -77,6 +76,8 @@ def atomic_write_json(obj, path: str | os.PathLike) -> None:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    import torch
+
     atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
@@ -86,6 +87,8 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
     The new file is complete and fsynced under a temporary name before the two renames
     (last -> prev, tmp -> last), so at every instant one complete checkpoint exists.
     """
+    import torch
+
     folder = Path(folder)
     target, previous = folder / name, folder / "prev.pt"
     tmp = _synced_temp(target, lambda handle: torch.save(state, handle))
@@ -102,6 +105,8 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
 
 
 def _try_load(path: Path):
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated zip, pickle garbage, ...

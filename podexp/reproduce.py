@@ -28,7 +28,8 @@ from podexp.analysis.report import build_item
 from podexp.defaults import config_file
 from podexp.errors import PodexpError
 
-TRAIN_MODULE = "podexp.train"    # python -m podexp.train = train.py
+TRAIN_MODULE = "podexp.train"                       # python -m podexp.train = train.py
+TRAIN_COMMAND = (sys.executable, "-m", TRAIN_MODULE)
 
 
 def experiment_file(name: str) -> Path:
@@ -80,12 +81,12 @@ def command_line(experiment: str, sweep_dir: Path, smoke: bool, extra: list[str]
         if not kept:
             return None
         args.append(f"{key}={','.join(kept)}")
-    return [sys.executable, "-m", TRAIN_MODULE, "-m", *args, *extra]
+    return [*TRAIN_COMMAND, "-m", *args, *extra]
 
 
 def run_in_process(args: list[str]) -> int:
-    """``python -m podexp.train ARGS`` inside this process (the smoke mode: saves a Python + torch
-    start-up per experiment); the exit status."""
+    """``python -m podexp.train ARGS`` (``ARGS`` starting with Hydra's ``-m``) inside this process (the
+    smoke mode: saves a Python + torch start-up per experiment); the exit status."""
     import runpy
 
     from hydra.core.global_hydra import GlobalHydra
@@ -119,7 +120,8 @@ def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> l
             print(f"warning: {experiment}: nothing to run (no config for any swept value).", file=sys.stderr)
             continue
         print("+ python " + " ".join(command[1:]), flush=True)
-        status = run_in_process(command[4:]) if smoke else subprocess.run(command).returncode
+        status = (run_in_process(command[len(TRAIN_COMMAND):]) if smoke
+                  else subprocess.run(command).returncode)
         if status != 0:
             print(f"warning: {experiment} exited with status {status}; building the table from what "
                   f"finished.", file=sys.stderr)
