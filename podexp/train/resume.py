@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from podexp.errors import ConfigError
+from podexp.settings import explicit_checkpoint, resume_problem
 from podexp.train.checkpoint import atomic_write_text, load_checkpoint, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,10 @@ def checkpoint_to_resume(setting, out_dir: Path) -> Path | None:
             if (out_dir / name).exists():
                 return out_dir / "last.pt"
         return None
-    path = Path(str(setting)).expanduser()
-    if path.is_dir():
-        path = path / "last.pt"
-    if not path.exists() and not (path.name == "last.pt" and (path.parent / "prev.pt").exists()):
-        raise ConfigError(f"resume={setting}: no checkpoint there. Give a checkpoint file (last.pt or "
-                          f"prev.pt) or a run folder that holds one, resume=auto to continue in this "
-                          f"run's folder, or resume=null to start afresh.")
-    return path
+    problem = resume_problem(setting)
+    if problem:
+        raise ConfigError(problem)
+    return explicit_checkpoint(setting)
 
 
 def finished_result(out_dir: Path) -> dict | None:
