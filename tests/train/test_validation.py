@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from helpers import FAST, compose, run_train_py
 
+from podexp.data import DATASETS
 from podexp.errors import ConfigError
-from podexp.validate import validate_config
+from podexp.validate import group_values, validate_config
 
 # (overrides, fragments the message must contain) -- docs/reliability.md lists the full messages
 CASES = {
@@ -122,3 +123,10 @@ def test_hydra_unknown_group_option_lists_the_valid_ones(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "Could not find 'loss/nope'" in done.stderr and "Available options in 'loss'" in done.stderr
     assert "\tpod\n" in done.stderr
+
+
+@pytest.mark.parametrize("name", DATASETS.available())
+def test_every_dataset_config_matches_its_registered_reader(name):
+    """Each configs/dataset file holds only keys its reader (or the common dataset fields) accepts."""
+    problems, values = group_values(compose(f"dataset={name}"), "dataset")
+    assert problems == [] and values["num_classes"] >= 2
