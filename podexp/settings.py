@@ -98,8 +98,6 @@ class RunSettings:
     label: dict | None = None         # labels that place a run in a table (analysis.runs)
 
 
-GROUPS = ("dataset", "backbone", "loss", "optim", "sched", "trainer", "logger")
-
 
 def explicit_checkpoint(setting) -> Path:
     """The checkpoint file ``resume=PATH`` names: the file, or a run folder's ``last.pt``."""

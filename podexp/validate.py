@@ -19,7 +19,7 @@ from podexp.models import BACKBONES
 from podexp.optim import OPTIMIZERS, SCHEDULES
 from podexp.pedcc import simplex_problem
 from podexp.registry import Registry, options_of, problems_with, raise_problems
-from podexp.settings import GROUPS, LOGGERS, RunSettings, TrainerSettings, resume_problem
+from podexp.settings import LOGGERS, RunSettings, TrainerSettings, resume_problem
 
 REGISTRIES: dict[str, Registry] = {"dataset": DATASETS, "backbone": BACKBONES, "loss": LOSSES,
                                    "optim": OPTIMIZERS, "sched": SCHEDULES, "logger": LOGGERS}
@@ -60,7 +60,7 @@ def validate_config(cfg) -> None:
         if not found:
             clean.add(group)
     problems += TrainerSettings.problems(TrainerSettings.values(cfg.trainer))
-    top_level = {k: cfg[k] for k in cfg if k not in GROUPS}
+    top_level = {k: cfg[k] for k in cfg if k not in REGISTRIES and k != "trainer"}
     problems += problems_with(options_of(RunSettings), top_level, "", "the run config")
     problems += cross_field_problems(cfg, values, clean)
     found = [p for p in problems if p]

@@ -64,9 +64,9 @@ def field_problems(name: str, values: Mapping) -> list[str]:
     std = values.get("std")
     if is_kind(std, list) and any(isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 for s in std):
         problems.append(f"dataset.std={list(std)}: every value must be a positive number.")
-    root = values.get("root")
-    downloadable = "download" in DATASETS.signature(name)
-    if root is not None and not (downloadable and values.get("download", True)) \
+    root, signature = values.get("root"), DATASETS.signature(name)
+    downloadable = "download" in signature
+    if root is not None and not (downloadable and values.get("download", signature.get("download").default)) \
             and not Path(str(root)).expanduser().is_dir():
         fix = ", or set dataset.download=true" if downloadable else " (docs/datasets.md says how to get them)"
         problems.append(f"dataset.root={root}: the folder does not exist"

@@ -134,7 +134,7 @@ def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
     path = checkpoint_to_resume(cfg.get("resume"), out_dir)
     if path is None:
         return None
-    state = load_for_resume(path, resolved, bool(cfg.get("resume_allow_changes", False)))
+    state = load_for_resume(path, resolved, bool(cfg.resume_allow_changes))
     trainer.load_state_dict(state)
     source = path.parent / "metrics.jsonl"
     target = out_dir / "metrics.jsonl"
