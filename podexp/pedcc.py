@@ -19,15 +19,18 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from podexp.errors import ConfigError
 from podexp.io import atomic_torch_save
+from podexp.fields import LatentDim, NumClasses
+from podexp.registry import argument_problems, raise_problems
 
 log = logging.getLogger(__name__)
 
-METHODS = ("simplex", "iterative", "auto")
+PedccMethod = Literal["simplex", "iterative", "auto"]     # auto: simplex when K <= d + 1, else iterative
 SIMPLEX_TOLERANCE = 1e-5
 
 
@@ -100,17 +103,14 @@ def check_pedcc(centres: torch.Tensor, method: str) -> str | None:
     return None
 
 
-def _validate_request(num_classes: int, dim: int, method: str) -> None:
-    if method not in METHODS:
-        raise ConfigError(f"Unknown PEDCC method '{method}'. Use one of: {', '.join(METHODS)}.")
-    if num_classes < 2 or dim < 1:
-        raise ConfigError(f"A PEDCC needs at least 2 classes and a latent dimension of at least 1; "
-                          f"got K={num_classes}, d={dim}. Check dataset.num_classes and dataset.latent_dim.")
-    if method == "simplex" and num_classes > dim + 1:
-        raise ConfigError(
-            f"An exact simplex PEDCC of K={num_classes} classes needs a latent dimension d >= K-1 = "
-            f"{num_classes - 1}, but d={dim}. Either raise the latent dimension (dataset.latent_dim="
-            f"{num_classes - 1} or more) or use the approximate generator (loss.pedcc_method=iterative).")
+def simplex_problem(num_classes: int, dim: int) -> str | None:
+    """The rule of the exact simplex, K <= d + 1, as a sentence when it is broken (the config validator
+    asks it too)."""
+    if num_classes <= dim + 1:
+        return None
+    return (f"loss.pedcc_method=simplex: an exact simplex of K={num_classes} centres needs d >= K-1, but d={dim} "
+            f"(K={num_classes} > d+1={dim + 1}). Raise dataset.latent_dim to at least {num_classes - 1} or use "
+            f"loss.pedcc_method=auto (iterative PEDCC when K > d+1) or loss.pedcc_method=iterative.")
 
 
 def resolve_method(num_classes: int, dim: int, method: str) -> str:
@@ -124,13 +124,16 @@ def resolve_method(num_classes: int, dim: int, method: str) -> str:
     return "iterative"
 
 
-def make_pedcc(num_classes: int, dim: int, method: str = "simplex", seed: int = 0,
+def make_pedcc(num_classes: NumClasses, dim: LatentDim, method: PedccMethod = "simplex", seed: int = 0,
                use_cache: bool = True) -> torch.Tensor:
     """K x d float32 tensor of unit class centres; row k is the centre of class k.
 
     ``method``: ``simplex`` (exact; K <= d + 1 or a ConfigError), ``iterative``, or ``auto``.
     """
-    _validate_request(num_classes, dim, method)
+    problems = argument_problems(make_pedcc, num_classes, dim, method)
+    if not problems and method == "simplex":
+        problems.append(simplex_problem(num_classes, dim))
+    raise_problems("Cannot build the PEDCC:", problems)
     method = resolve_method(num_classes, dim, method)
     path = cache_dir() / f"{method}_K{num_classes}_d{dim}_seed{seed}.pt"
     if use_cache and path.exists():

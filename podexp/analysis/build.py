@@ -1,4 +1,9 @@
-"""Fill an item's table (or draw its figure) from the jobs of its sweeps."""
+"""Fill an item's table (or draw its figure) from the jobs of its sweeps.
+
+What a table cell holds is a measure of one job, by name (``Item.measure``): ``MEASURES`` maps it to
+``fn(item, job, columns, options) -> {column: value}``. A figure is drawn by ``FIGURES[item.name]``,
+``fn(item, jobs, out_dir) -> [paths]``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ from podexp.analysis.runs import Job, same_value
 from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
 from podexp.analysis.tables import Table, add_value, new_table
 from podexp.defaults import CONFIG_DIR
+from podexp.registry import Registry
 
 
 @dataclass
@@ -32,24 +38,42 @@ def row_label(item: Item, job: Job) -> str:
     return "/".join(str(job.label(key)) for key in item.rows)
 
 
+MEASURES = Registry("measure", context=("item", "job", "columns", "options"))
+FIGURES = Registry("figure", context=("item", "jobs", "out_dir"))
+
+
+@MEASURES.register("accuracy")
+def final_accuracy(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float]:
+    """The final test accuracy, in the column the job's label names (or the table's only column)."""
+    column = job.label(item.column) if item.column else columns[0]
+    return {column: float(job.result["final_test_acc"])}
+
+
+@MEASURES.register("norm_split")
+def norm_split(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float]:
+    features = extract_features(job.path, options.device)
+    return norm_split_accuracy(features.test_z, features.test_y, features.test_pred)
+
+
+@MEASURES.register("eigen_variance")
+def eigen_variance(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float]:
+    return {columns[0]: eigenvalue_variance(extract_features(job.path, options.device).test_z)}
+
+
+@MEASURES.register("cosine_vs_gda")
+def cosine_vs_gda(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float]:
+    features = extract_features(job.path, options.device)
+    gda = GaussianDiscriminant(options.gda_covariance, options.gda_shrinkage)
+    gda.fit(features.train_z, features.train_y, num_classes=int(job.config.dataset.num_classes))
+    return {"cosine": accuracy(features.test_pred, features.test_y),
+            "gda": accuracy(gda.predict(features.test_z), features.test_y)}
+
+
 def measure(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float] | None:
     """{column: value} for one job, or None when the job did not finish (no result.json)."""
     if job.result is None:
         return None
-    if item.measure == "accuracy":
-        column = job.label(item.column) if item.column else columns[0]
-        return {column: float(job.result["final_test_acc"])}
-    features = extract_features(job.path, options.device)
-    if item.measure == "norm_split":
-        return norm_split_accuracy(features.test_z, features.test_y, features.test_pred)
-    if item.measure == "eigen_variance":
-        return {columns[0]: eigenvalue_variance(features.test_z)}
-    if item.measure == "cosine_vs_gda":
-        gda = GaussianDiscriminant(options.gda_covariance, options.gda_shrinkage)
-        gda.fit(features.train_z, features.train_y, num_classes=int(job.config.dataset.num_classes))
-        return {"cosine": accuracy(features.test_pred, features.test_y),
-                "gda": accuracy(gda.predict(features.test_z), features.test_y)}
-    raise ValueError(f"unknown measure {item.measure!r}")
+    return MEASURES.get(item.measure)(item, job, columns, options)
 
 
 def build_table(item: Item, jobs: list[Job], options: Options = Options()) -> Table:
@@ -96,34 +120,58 @@ def fig6_order(panel: str) -> tuple:
 
 # -- figures ------------------------------------------------------------------------------------
 
-def build_figure(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
-    """Draw the figure of ``item`` into ``out_dir`` (PNG, PDF and the plotted data as CSV)."""
-    if item.name in ("fig2", "fig3"):
-        theta = np.linspace(0.0, np.pi, 361)
-        derivative = (curves.mse_normalised_derivative if item.name == "fig2"
-                      else curves.cosine_loss_derivative)(theta)
-        return figures.derivative_figure(item.name, theta, derivative, out_dir)
+def _derivative(item: Item, derivative, out_dir: Path) -> list[Path]:
+    theta = np.linspace(0.0, np.pi, 361)
+    return figures.derivative_figure(item.name, theta, derivative(theta), out_dir)
+
+
+@FIGURES.register("fig2")
+def fig2(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """dL/dθ of the MSE on normalised features (no runs)."""
+    return _derivative(item, curves.mse_normalised_derivative, out_dir)
+
+
+@FIGURES.register("fig3")
+def fig3(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """dL/dθ of the Cosine loss (no runs)."""
+    return _derivative(item, curves.cosine_loss_derivative, out_dir)
+
+
+@FIGURES.register("fig4")
+def fig4(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """Convergence: per-epoch curves of each loss, over seeds."""
     groups: dict[str, list[Job]] = {}
     for job in selected(item, jobs):
         groups.setdefault(row_label(item, job), []).append(job)
-    if item.name == "fig4":
-        runs = {label: [curves.read_metrics(j.path) for j in group] for label, group in groups.items()}
-        return figures.convergence_figure(item.name, runs, out_dir)
-    if item.name == "fig5":
-        points: dict[str, dict[float, list[float]]] = {}
-        for job in selected(item, jobs):
-            rows = curves.read_metrics(job.path)
-            if job.result is not None and rows:
-                dataset, alpha = job.label("dataset"), float(job.label("loss.alpha"))
-                points.setdefault(dataset, {}).setdefault(alpha, []).append(rows[-1]["train_loss"])
-        return figures.loss_vs_alpha_figure(item.name, points, out_dir)
-    if item.name == "fig6":
-        panels = {}
-        for job in selected(item, jobs):
-            label = fig6_panel(job)
-            if job.result is not None and label not in panels:
-                features = extract_features(job.path)
-                panels[label] = (features.test_z.numpy(), features.test_y.numpy())
-        ordered = dict(sorted(panels.items(), key=lambda kv: fig6_order(kv[0])))
-        return figures.latent_scatter_figure(item.name, ordered, out_dir)
-    raise ValueError(f"{item.name} is not a figure")
+    runs = {label: [curves.read_metrics(j.path) for j in group] for label, group in groups.items()}
+    return figures.convergence_figure(item.name, runs, out_dir)
+
+
+@FIGURES.register("fig5")
+def fig5(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """POD's final training loss against α, per dataset."""
+    points: dict[str, dict[float, list[float]]] = {}
+    for job in selected(item, jobs):
+        rows = curves.read_metrics(job.path)
+        if job.result is not None and rows:
+            dataset, alpha = job.label("dataset"), float(job.label("loss.alpha"))
+            points.setdefault(dataset, {}).setdefault(alpha, []).append(rows[-1]["train_loss"])
+    return figures.loss_vs_alpha_figure(item.name, points, out_dir)
+
+
+@FIGURES.register("fig6")
+def fig6(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """2-D latent features of each loss (and POD at several α)."""
+    panels = {}
+    for job in selected(item, jobs):
+        label = fig6_panel(job)
+        if job.result is not None and label not in panels:
+            features = extract_features(job.path)
+            panels[label] = (features.test_z.numpy(), features.test_y.numpy())
+    ordered = dict(sorted(panels.items(), key=lambda kv: fig6_order(kv[0])))
+    return figures.latent_scatter_figure(item.name, ordered, out_dir)
+
+
+def build_figure(item: Item, jobs: list[Job], out_dir: Path) -> list[Path]:
+    """Draw the figure of ``item`` into ``out_dir`` (PNG, PDF and the plotted data as CSV)."""
+    return FIGURES.get(item.name)(item, jobs, out_dir)

@@ -12,7 +12,7 @@ class Item:
     experiments: tuple[str, ...] = ()  # configs/experiment/<name>.yaml files launched by `make <item>`
     rows: tuple[str, ...] = ()         # label keys whose values, joined by "/", name a row
     column: str | None = None          # label key naming the column; None: the measure names them
-    measure: str = "accuracy"          # accuracy | norm_split | eigen_variance | cosine_vs_gda
+    measure: str = "accuracy"          # a name in analysis.build.MEASURES (figures: FIGURES[name])
     where: dict = field(default_factory=dict)   # label key -> required value
     best: str | None = "column"        # bold the best value per "column" | "row" | None
     lower_is_better: bool = False

@@ -3,30 +3,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import torch
 
 from podexp.data.folder_datasets import load_facescrub, load_tiny_imagenet
-from podexp.data.imagenet import build_imagenet_loaders
-from podexp.data.loaders import TensorLoader
+from podexp.data.imagenet import imagenet_loaders
+from podexp.data.loaders import TensorLoader, check_batch_fits
+from podexp.data.registry import DATASETS, dataset_options
 from podexp.data.sources import (TensorSplits, load_cifar, load_digits, load_mnist_like,
                                  load_synthetic)
-from podexp.errors import ConfigError, DataError, unknown_name
+from podexp.errors import ConfigError, DataError
 
-READERS: dict[str, Callable[..., TensorSplits]] = {
-    "digits": load_digits,
-    "synthetic": load_synthetic,
-    "mnist": partial(load_mnist_like, "mnist"),
-    "fashion_mnist": partial(load_mnist_like, "fashion_mnist"),
-    "cifar10": partial(load_cifar, "cifar10"),
-    "cifar100": partial(load_cifar, "cifar100"),
-    "tiny_imagenet": load_tiny_imagenet,
-    "facescrub": load_facescrub,
-}
-# datasets too large for memory: builder(cfg, seed=, device=, rank=, world_size=, channels_last=)
-# -> (train loader, test loader, class names), loaders with TensorLoader's interface
-STREAMED = {f"imagenet{n}": build_imagenet_loaders for n in (30, 100, 200, 500, 1000)}
+DATASETS.register("digits")(load_digits)
+DATASETS.register("synthetic")(load_synthetic)
+for _name in ("mnist", "fashion_mnist"):
+    DATASETS.register(_name)(partial(load_mnist_like, _name))
+for _name in ("cifar10", "cifar100"):
+    DATASETS.register(_name)(partial(load_cifar, _name))
+DATASETS.register("tiny_imagenet")(load_tiny_imagenet)
+DATASETS.register("facescrub")(load_facescrub)
+# too large for memory: streamed from the image files by DataLoader workers (TensorLoader's interface)
+for _n in (30, 100, 200, 500, 1000):
+    DATASETS.register(f"imagenet{_n}", streamed=True)(imagenet_loaders)
 
 
 @dataclass
@@ -55,51 +53,41 @@ def select_classes(splits: TensorSplits, classes: list[int]) -> TensorSplits:
                         [splits.class_names[c] for c in classes])
 
 
-def _check_splits(splits: TensorSplits, cfg) -> None:
+def _check_splits(splits: TensorSplits, name: str, ds: dict) -> None:
     found = splits.num_classes
-    if found != cfg.num_classes:
-        raise DataError(f"Dataset '{cfg.name}' has {found} classes but dataset.num_classes="
-                        f"{cfg.num_classes}. Fix dataset.num_classes or the data folder.")
+    if found != ds["num_classes"]:
+        raise DataError(f"Dataset '{name}' has {found} classes but dataset.num_classes="
+                        f"{ds['num_classes']}. Fix dataset.num_classes or the data folder.")
     shape = tuple(splits.train_images.shape[1:])
-    expected = (cfg.channels, cfg.image_size, cfg.image_size)
+    expected = (ds["channels"], ds["image_size"], ds["image_size"])
     if shape != expected:
-        raise DataError(f"Dataset '{cfg.name}' holds images of shape {shape} (C, H, W) but the config "
+        raise DataError(f"Dataset '{name}' holds images of shape {shape} (C, H, W) but the config "
                         f"says {expected}. Fix dataset.channels / dataset.image_size.")
     for labels, split in ((splits.train_labels, "train"), (splits.test_labels, "test")):
         if labels.numel() == 0:
-            raise DataError(f"The {split} split of dataset '{cfg.name}' is empty.")
+            raise DataError(f"The {split} split of dataset '{name}' is empty.")
         if labels.min() < 0 or labels.max() >= found:
-            raise DataError(f"The {split} split of '{cfg.name}' has labels outside 0..{found - 1}.")
+            raise DataError(f"The {split} split of '{name}' has labels outside 0..{found - 1}.")
 
 
 def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
                   channels_last: bool = False) -> Loaders:
     """Read ``cfg.name`` and wrap its splits in train/test loaders on ``device``."""
-    if cfg.name not in READERS and cfg.name not in STREAMED:
-        raise unknown_name("dataset", cfg.name, {**READERS, **STREAMED})
-    if cfg.batch_size < 1:
-        raise ConfigError(f"dataset.batch_size must be at least 1; got {cfg.batch_size}.")
-    if cfg.name in STREAMED:
-        train, test, class_names = STREAMED[cfg.name](cfg, seed=seed, device=device, rank=rank,
-                                                      world_size=world_size, channels_last=channels_last)
+    ds = DATASETS.resolve(cfg.name, dataset_options(cfg))
+    if DATASETS.attributes(cfg.name).get("streamed"):
+        train, test, class_names = DATASETS.build(cfg.name, seed=seed, device=device, rank=rank,
+                                                  world_size=world_size, channels_last=channels_last, **ds)
         return Loaders(train, test, len(class_names), class_names)
-    options = {k: v for k, v in cfg.items() if k not in ("name", "mean", "std", "augment", "classes")}
-    splits = READERS[cfg.name](**options)
-    if cfg.get("classes") is not None:
-        splits = select_classes(splits, list(cfg.classes))
-    _check_splits(splits, cfg)
-    if cfg.batch_size % world_size:
-        raise ConfigError(f"dataset.batch_size={cfg.batch_size} is the global batch and must divide evenly "
-                          f"over the {world_size} processes of this torchrun job. Pick a multiple of {world_size}.")
-    if len(splits.train_labels) < cfg.batch_size:
-        raise ConfigError(f"dataset.batch_size={cfg.batch_size} is larger than the training split "
-                          f"({len(splits.train_labels)} images): no full batch fits. Lower dataset.batch_size.")
-    common = dict(mean=list(cfg.mean), std=list(cfg.std), device=device, rank=rank,
+    splits = DATASETS.build(cfg.name, **ds)
+    if ds["classes"] is not None:
+        splits = select_classes(splits, list(ds["classes"]))
+    _check_splits(splits, cfg.name, ds)
+    check_batch_fits(ds["batch_size"], len(splits.train_labels), world_size)
+    common = dict(mean=list(ds["mean"]), std=list(ds["std"]), device=device, rank=rank,
                   world_size=world_size, channels_last=channels_last)
     # batch_size is global: under torchrun each of the world_size ranks loads its share of every batch
-    train = TensorLoader(splits.train_images, splits.train_labels, cfg.batch_size // world_size, train=True,
-                         crop_padding=cfg.augment.crop_padding, hflip=cfg.augment.hflip, seed=seed,
+    train = TensorLoader(splits.train_images, splits.train_labels, ds["batch_size"] // world_size, train=True,
+                         crop_padding=ds["augment"]["crop_padding"], hflip=ds["augment"]["hflip"], seed=seed,
                          **common)
-    test = TensorLoader(splits.test_images, splits.test_labels, cfg.get("test_batch_size", 512),
-                        train=False, **common)
+    test = TensorLoader(splits.test_images, splits.test_labels, ds["test_batch_size"], train=False, **common)
     return Loaders(train, test, splits.num_classes, splits.class_names)

@@ -11,6 +11,8 @@ from podexp.data.folders import class_folders, decode_cached, scan_split
 from podexp.data.prepare.tiny_imagenet import arrange_val, val_needs_arranging
 from podexp.data.sources import TensorSplits, _as_splits
 from podexp.errors import DataError
+from podexp.fields import Channels, NumClasses
+from podexp.registry import PositiveInt
 
 TINY_HOW_TO = ("Download http://cs231n.stanford.edu/tiny-imagenet-200.zip, unzip it and point "
                "dataset.root= at the tiny-imagenet-200 folder (its val/ is arranged into class folders "
@@ -26,9 +28,9 @@ def _decoded_splits(root: Path, train: tuple, test: tuple, classes: list[str], i
     return _as_splits(arrays["train"], train[1], arrays["test"], test[1], classes)
 
 
-def load_tiny_imagenet(root: str, num_classes: int = 200, train_per_class: int | None = 500,
-                       val_per_class: int | None = 50, image_size: int = 64, channels: int = 3,
-                       cache: bool = True, **_) -> TensorSplits:
+def load_tiny_imagenet(root: str, num_classes: NumClasses = 200, train_per_class: PositiveInt | None = 500,
+                       val_per_class: PositiveInt | None = 50, image_size: PositiveInt = 64, channels: Channels = 3,
+                       cache: bool = True) -> TensorSplits:
     """Tiny ImageNet from the official archive layout; the official val set is the test split.
 
     ``train_per_class``/``val_per_class``: the exact counts to verify (null: only non-empty).
@@ -55,8 +57,8 @@ def load_tiny_imagenet(root: str, num_classes: int = 200, train_per_class: int |
     return _decoded_splits(root, train, test, classes, image_size, channels, "Tiny ImageNet", cache)
 
 
-def load_facescrub(root: str, num_classes: int = 100, image_size: int = 64, channels: int = 3,
-                   cache: bool = True, **_) -> TensorSplits:
+def load_facescrub(root: str, num_classes: NumClasses = 100, image_size: PositiveInt = 64, channels: Channels = 3,
+                   cache: bool = True) -> TensorSplits:
     """FaceScrub-100 from the ImageFolder tree written by ``scripts/prepare_facescrub.py``."""
     root = Path(root).expanduser()
     train_dir, test_dir = root / "train", root / "test"

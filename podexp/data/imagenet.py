@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from podexp.data.folders import class_folders, is_image, scan_split
+from podexp.data.loaders import check_batch_fits
 from podexp.data.streaming import FolderStreamLoader
-from podexp.errors import ConfigError, DataError
+from podexp.errors import DataError
+from podexp.fields import NumClasses
+from podexp.registry import NonNegativeInt, PositiveInt
 
 HOW_TO = ("Extract ILSVRC2012_img_train.tar (and its per-class tars) into ROOT/train/<wnid>/ and "
           "ILSVRC2012_img_val.tar into ROOT/val/, run `python scripts/prepare_imagenet_val.py ROOT/val "
@@ -51,31 +54,34 @@ def _check_layout(root: Path) -> None:
                         f"{HOW_TO}")
 
 
-def build_imagenet_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
-                           channels_last: bool = False):
-    """(train loader, test loader, class names) for ``cfg`` (a dataset config of ``imagenet*``)."""
+def imagenet_loaders(*, seed: int, device, rank: int, world_size: int, channels_last: bool, root: str,
+                     num_classes: NumClasses, class_list: str | None, val_per_class: PositiveInt | None,
+                     image_size: PositiveInt, resize_size: PositiveInt, batch_size: PositiveInt,
+                     test_batch_size: PositiveInt, mean: list, std: list, augment: dict,
+                     num_workers: NonNegativeInt, prefetch_factor: PositiveInt):
+    """(train loader, test loader, class names) of ImageNet-``num_classes`` (a streamed dataset).
+
+    ``class_list``: a file of wnids instead of the first ``num_classes``; ``val_per_class``: the exact
+    count of val images per class to verify (None: at least one).
+    """
     from torchvision import transforms as T
 
-    root = Path(cfg.root).expanduser()
+    root = Path(root).expanduser()
     _check_layout(root)
-    classes = select_classes(root / "train", cfg.num_classes, cfg.get("class_list"))
+    classes = select_classes(root / "train", num_classes, class_list)
     train_paths, train_labels = scan_split(root / "train", classes, None, dataset="ImageNet train",
                                            how_to_fix=HOW_TO)
-    test_paths, test_labels = scan_split(root / "val", classes, cfg.get("val_per_class"),
-                                         dataset="ImageNet val", how_to_fix=HOW_TO)
-    size = cfg.image_size
-    flip = [T.RandomHorizontalFlip()] if cfg.augment.hflip else []
-    train_tf = T.Compose([T.RandomResizedCrop(size), *flip, T.PILToTensor()])
-    test_tf = T.Compose([T.Resize(cfg.resize_size), T.CenterCrop(size), T.PILToTensor()])
-    common = dict(mean=list(cfg.mean), std=list(cfg.std), seed=seed, device=device, rank=rank,
-                  world_size=world_size, channels_last=channels_last, num_workers=cfg.num_workers,
-                  prefetch_factor=cfg.prefetch_factor)
+    test_paths, test_labels = scan_split(root / "val", classes, val_per_class, dataset="ImageNet val",
+                                         how_to_fix=HOW_TO)
+    check_batch_fits(batch_size, len(train_paths), world_size)
+    flip = [T.RandomHorizontalFlip()] if augment["hflip"] else []
+    train_tf = T.Compose([T.RandomResizedCrop(image_size), *flip, T.PILToTensor()])
+    test_tf = T.Compose([T.Resize(resize_size), T.CenterCrop(image_size), T.PILToTensor()])
+    common = dict(mean=list(mean), std=list(std), seed=seed, device=device, rank=rank, world_size=world_size,
+                  channels_last=channels_last, num_workers=num_workers, prefetch_factor=prefetch_factor)
     # dataset.batch_size is the global batch: each of the world_size ranks loads its share
-    train = FolderStreamLoader(train_paths, train_labels.tolist(), cfg.batch_size // world_size, train=True,
+    train = FolderStreamLoader(train_paths, train_labels.tolist(), batch_size // world_size, train=True,
                                transform=train_tf, **common)
-    test = FolderStreamLoader(test_paths, test_labels.tolist(), cfg.get("test_batch_size", 256),
-                              train=False, transform=test_tf, **common)
-    if cfg.batch_size % world_size or len(train) == 0:
-        raise ConfigError(f"dataset.batch_size={cfg.batch_size} must divide evenly over {world_size} "
-                          f"process(es) and fit in the {len(train_paths)} training images.")
+    test = FolderStreamLoader(test_paths, test_labels.tolist(), test_batch_size, train=False, transform=test_tf,
+                              **common)
     return train, test, classes

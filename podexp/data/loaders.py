@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from podexp.data.transforms import augment, normalise
+from podexp.errors import ConfigError
 
 _MIX = 1_000_003  # spreads (seed, epoch, step) over distinct generator seeds
 
@@ -18,6 +19,17 @@ def _seeded(device: torch.device, *keys: int) -> torch.Generator:
     for key in keys:
         value = (value * _MIX + int(key) + 1) % (2 ** 62)
     return torch.Generator(device=device).manual_seed(value)
+
+
+def check_batch_fits(batch_size: int, train_size: int, world_size: int) -> None:
+    """The global batch ``dataset.batch_size`` must split evenly over the torchrun processes and fit in
+    the training split (known once the data is read)."""
+    if batch_size % world_size:
+        raise ConfigError(f"dataset.batch_size={batch_size} is the global batch and must divide evenly over the "
+                          f"{world_size} processes of this torchrun job. Pick a multiple of {world_size}.")
+    if train_size < batch_size:
+        raise ConfigError(f"dataset.batch_size={batch_size} is larger than the training split ({train_size} "
+                          f"images): no full batch fits. Lower dataset.batch_size.")
 
 
 class TensorLoader:

@@ -10,11 +10,14 @@ import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
 from podexp.errors import DataError
+from podexp.fields import Channels, NumClasses
+from podexp.registry import NonNegativeFloat, PositiveInt, Range
 
 
 @dataclass
@@ -45,7 +48,7 @@ def _as_splits(train_x, train_y, test_x, test_y, class_names) -> TensorSplits:
 
 # -- embedded and synthetic data ------------------------------------------------------------------
 
-def load_digits(test_fraction: float = 0.2, split_seed: int = 0, **_) -> TensorSplits:
+def load_digits(test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.2, split_seed: int = 0) -> TensorSplits:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), offline.
 
     The train/test split is fixed: stratified, ``test_fraction`` of each class, chosen by ``split_seed``
@@ -65,9 +68,9 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0, **_) -> TensorS
                       [str(c) for c in range(10)])
 
 
-def load_synthetic(num_classes: int = 10, image_size: int = 32, channels: int = 3,
-                   train_size: int = 512, test_size: int = 256, noise: float = 0.35,
-                   data_seed: int = 0, **_) -> TensorSplits:
+def load_synthetic(num_classes: NumClasses = 10, image_size: PositiveInt = 32, channels: Channels = 3,
+                   train_size: PositiveInt = 512, test_size: PositiveInt = 256, noise: NonNegativeFloat = 0.35,
+                   data_seed: int = 0) -> TensorSplits:
     """Learnable random images of any size and class count, for tests and smoke runs.
 
     Each class has a prototype: a random colour plus a smooth, mirror-symmetric random pattern (so the
@@ -136,7 +139,7 @@ def _download(constructor, root: Path) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def load_mnist_like(name: str, root: str, download: bool = True, **_) -> TensorSplits:
+def load_mnist_like(name: Literal["mnist", "fashion_mnist"], root: str, download: bool = True) -> TensorSplits:
     """MNIST or Fashion-MNIST from torchvision's layout or a plain folder of the four idx files."""
     import torchvision
 
@@ -171,7 +174,7 @@ _CIFAR = {"cifar10": ("CIFAR10", "cifar-10-python.tar.gz", "cifar-10-batches-py"
           "cifar100": ("CIFAR100", "cifar-100-python.tar.gz", "cifar-100-python")}
 
 
-def load_cifar(name: str, root: str, download: bool = True, **_) -> TensorSplits:
+def load_cifar(name: Literal["cifar10", "cifar100"], root: str, download: bool = True) -> TensorSplits:
     """CIFAR-10/100 through torchvision (downloads when online and ``download`` is true)."""
     import torchvision
 

@@ -1,11 +1,11 @@
 """Every loss of the paper, one family per module, behind ``build(name, num_classes, latent_dim, **hp)``.
 
 >>> from podexp.losses import build
->>> loss = build("pod", num_classes=10, latent_dim=32)
+>>> loss = build("pod", num_classes=10, latent_dim=32)     # alpha, lam, ... from configs/loss/pod.yaml
 """
 from podexp.losses import (center, cot, lsoftmax, margin, pedcc_am, pedcc_family,  # noqa: F401
                            softmax, wsoftmax)  # (importing a module registers its losses)
 from podexp.losses.base import LatentLoss
-from podexp.losses.registry import available, build, hyperparameters
+from podexp.losses.registry import LOSSES, available, build
 
-__all__ = ["LatentLoss", "available", "build", "hyperparameters"]
+__all__ = ["LOSSES", "LatentLoss", "available", "build"]

@@ -9,11 +9,15 @@ Prediction: argmax W z + b, as for Softmax.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
-from podexp.losses.registry import register
+from podexp.fields import LatentDim, NumClasses
+from podexp.losses.registry import LOSSES
 from podexp.losses.softmax import SoftmaxLoss
+from podexp.registry import NonNegativeFloat, Range
 
 
 def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
@@ -22,9 +26,10 @@ def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
     return detached + factor * (tensor - detached)
 
 
-@register("center")
+@LOSSES.register("center")
 class CenterLoss(SoftmaxLoss):
-    def __init__(self, num_classes, latent_dim, lam=0.003, alpha=0.5, bias=True):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, lam: NonNegativeFloat,
+                 alpha: Annotated[float, Range(ge=0, le=1)], bias: bool):
         super().__init__(num_classes, latent_dim, bias)
         self.lam = float(lam)
         self.alpha = float(alpha)

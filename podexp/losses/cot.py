@@ -11,14 +11,17 @@ Prediction: argmax W z + b.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-from podexp.errors import ConfigError
-from podexp.losses.registry import register
+from podexp.fields import LatentDim, NumClasses
+from podexp.losses.registry import LOSSES
 from podexp.losses.softmax import SoftmaxLoss
 
-NORMALISATIONS = ("k_minus_1", "k")
+# K-1: the paper (normalised complement entropy); K: the authors' code
+Normalisation = Literal["k_minus_1", "k"]
 
 
 def complement_log_distribution(logits: torch.Tensor, y: torch.Tensor):
@@ -29,15 +32,12 @@ def complement_log_distribution(logits: torch.Tensor, y: torch.Tensor):
     return q, log_q
 
 
-@register("cot")
+@LOSSES.register("cot")
 class COTLoss(SoftmaxLoss):
     num_objectives = 2
 
-    def __init__(self, num_classes, latent_dim, normalise="k_minus_1", bias=True):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, normalise: Normalisation, bias: bool):
         super().__init__(num_classes, latent_dim, bias)
-        if normalise not in NORMALISATIONS:
-            raise ConfigError(f"loss.normalise must be one of {', '.join(NORMALISATIONS)} "
-                              f"(K-1: the paper; K: the authors' code); got '{normalise}'.")
         self.normalise = normalise
 
     def negative_complement_entropy(self, logits, y):

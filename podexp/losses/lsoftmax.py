@@ -11,15 +11,17 @@ so it is saved in checkpoints). Prediction: argmax W z.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from podexp.errors import ConfigError
+from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.margin import clamp_cosine, replace_target
-from podexp.losses.registry import register
+from podexp.losses.registry import LOSSES
+from podexp.registry import NonNegativeFloat, Range
 
 
 def cos_multiple_angle(cos: torch.Tensor, m: int) -> torch.Tensor:
@@ -37,13 +39,12 @@ def psi(cos: torch.Tensor, m: int) -> torch.Tensor:
     return sign * cos_multiple_angle(cos, m) - 2.0 * k
 
 
-@register("lsoftmax")
+@LOSSES.register("lsoftmax")
 class LSoftmaxLoss(LatentLoss):
-    def __init__(self, num_classes, latent_dim, margin=2, base=1000.0, gamma=2e-5, power=45.0,
-                 lambda_min=0.0):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, margin: Annotated[int, Range(ge=1)],
+                 base: NonNegativeFloat, gamma: NonNegativeFloat, power: NonNegativeFloat,
+                 lambda_min: NonNegativeFloat):
         super().__init__(num_classes, latent_dim)
-        if int(margin) != margin or margin < 1:
-            raise ConfigError(f"loss.margin of L-Softmax must be a positive integer; got {margin}.")
         self.margin = int(margin)
         self.base, self.gamma, self.power, self.lambda_min = float(base), float(gamma), float(power), float(lambda_min)
         self.weight = nn.Parameter(torch.empty(num_classes, latent_dim))

@@ -23,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
-from podexp.losses.registry import register
+from podexp.losses.registry import LOSSES
+from podexp.registry import NonNegativeFloat, PositiveFloat
 
 MIN_SINE_SQUARED = 1e-7
 MAX_ABS_COSINE = math.sqrt(1.0 - MIN_SINE_SQUARED)
@@ -80,11 +82,12 @@ class CosineClassifierLoss(LatentLoss):
         return f"{super().extra_repr()}, scale={self.scale}"
 
 
-@register("am_softmax")
+@LOSSES.register("am_softmax")
 class AMSoftmaxLoss(CosineClassifierLoss):
     """AM-Softmax / CosFace: target s * (cos theta_y - m)."""
 
-    def __init__(self, num_classes, latent_dim, scale=30.0, margin=0.35):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
+                 margin: NonNegativeFloat):
         super().__init__(num_classes, latent_dim, scale)
         self.margin = float(margin)
 
@@ -92,7 +95,7 @@ class AMSoftmaxLoss(CosineClassifierLoss):
         return cos_target - self.margin
 
 
-@register("arcface")
+@LOSSES.register("arcface")
 class ArcFaceLoss(CosineClassifierLoss):
     """ArcFace: target s * cos(theta_y + m) = s * (cos theta_y cos m - sin theta_y sin m).
 
@@ -100,7 +103,8 @@ class ArcFaceLoss(CosineClassifierLoss):
     ``easy_margin``: apply the margin only where cos theta_y > 0, elsewhere keep cos theta_y.
     """
 
-    def __init__(self, num_classes, latent_dim, scale=64.0, margin=0.5, easy_margin=False):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
+                 margin: NonNegativeFloat, easy_margin: bool):
         super().__init__(num_classes, latent_dim, scale)
         self.margin = float(margin)
         self.easy_margin = bool(easy_margin)
@@ -115,12 +119,12 @@ class ArcFaceLoss(CosineClassifierLoss):
         return torch.where(past_pi, cos_target - m * math.sin(m), with_margin)
 
 
-@register("cm")
+@LOSSES.register("cm")
 class CombinedMarginLoss(CosineClassifierLoss):
     """Combined margin: target s * (cos(m1 * theta_y + m2) - m3), theta_y = acos(cos theta_y)."""
 
-    def __init__(self, num_classes, latent_dim, scale=64.0, m1=1.0, m2=0.3, m3=0.2, monotonic_fallback=True,
-                 easy_margin=False):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat, m1: PositiveFloat,
+                 m2: NonNegativeFloat, m3: NonNegativeFloat, monotonic_fallback: bool, easy_margin: bool):
         super().__init__(num_classes, latent_dim, scale)
         self.m1, self.m2, self.m3 = float(m1), float(m2), float(m3)
         self.monotonic_fallback = bool(monotonic_fallback)

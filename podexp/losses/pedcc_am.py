@@ -11,15 +11,19 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from podexp.fields import LatentDim, NumClasses
 from podexp.losses.margin import am_softmax_cross_entropy
 from podexp.losses.pedcc_family import PEDCCLoss
-from podexp.losses.registry import register
+from podexp.losses.registry import LOSSES
+from podexp.pedcc import PedccMethod
+from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 
-@register("pedcc_loss")
+@LOSSES.register("pedcc_loss")
 class PEDCCAMSoftmaxLoss(PEDCCLoss):
-    def __init__(self, num_classes, latent_dim, scale=7.5, margin=0.35, mse_power=1.0,
-                 pedcc_method="auto", pedcc_seed=0):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
+                 margin: NonNegativeFloat, mse_power: PositiveFloat, pedcc_method: PedccMethod,
+                 pedcc_seed: NonNegativeInt):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
         self.scale, self.margin, self.mse_power = float(scale), float(margin), float(mse_power)
         self.bn = nn.BatchNorm1d(latent_dim, affine=False)

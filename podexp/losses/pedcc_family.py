@@ -4,23 +4,30 @@ All three predict with the cosine to the PEDCC (paper eq. 21-24): argmax_k cos(z
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-from podexp.errors import ConfigError
+from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
-from podexp.losses.registry import register
-from podexp.pedcc import make_pedcc
+from podexp.losses.registry import LOSSES
+from podexp.pedcc import PedccMethod, make_pedcc
+from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
-NORM_SOURCES = ("latent", "projection")
-SC_NORMALISATIONS = ("second_moment", "correlation")
+# the norm NaC/POD's v follows: of the latent z (the paper) or of the projection z A^T (the authors' code)
+NormSource = Literal["latent", "projection"]
+# SC's matrix C: second moments of r (the authors' code) or correlation coefficients (the paper's word)
+SCNormalisation = Literal["second_moment", "correlation"]
 
 
 class PEDCCLoss(LatentLoss):
     """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
 
-    def __init__(self, num_classes, latent_dim, pedcc_method="auto", pedcc_seed=0):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, pedcc_method: PedccMethod,
+                 pedcc_seed: NonNegativeInt):
         super().__init__(num_classes, latent_dim)
+        self.pedcc_method, self.pedcc_seed = pedcc_method, int(pedcc_seed)
         self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
 
     def scores(self, z):
@@ -33,7 +40,7 @@ def target_cosine(z, centres, y, extra_sq_norm=0.0):
     return dot / (z.pow(2).sum(1) + extra_sq_norm).sqrt().clamp_min(1e-12)
 
 
-@register("cosine")
+@LOSSES.register("cosine")
 class CosineLoss(PEDCCLoss):
     """L_cos = mean_i (1 - cos(z_i, a_{y_i}))^2  (paper eq. 9)."""
 
@@ -41,7 +48,7 @@ class CosineLoss(PEDCCLoss):
         return (1 - target_cosine(z, self.pedcc, y)).pow(2).mean()
 
 
-@register("nac")
+@LOSSES.register("nac")
 class NaCLoss(PEDCCLoss):
     """Norm-adaptive Cosine loss (eq. 12-17): mean_i (1 - z_i.a_{y_i} / sqrt(|z_i|^2 + v^2))^2.
 
@@ -50,13 +57,10 @@ class NaCLoss(PEDCCLoss):
     or of the PEDCC projection z A^T (``projection``, the authors' code). v is constant within an epoch.
     """
 
-    def __init__(self, num_classes, latent_dim, alpha=0.01, v0=0.05, v_norm_source="latent",
-                 pedcc_method="auto", pedcc_seed=0):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: PositiveFloat, v0: NonNegativeFloat,
+                 v_norm_source: NormSource, pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
-        if v_norm_source not in NORM_SOURCES:
-            raise ConfigError(f"loss.v_norm_source must be one of {', '.join(NORM_SOURCES)}; "
-                              f"got '{v_norm_source}'.")
-        self.alpha = float(alpha)
+        self.alpha, self.v0 = float(alpha), float(v0)
         self.v_norm_source = v_norm_source
         self.register_buffer("v_value", torch.tensor(float(v0)))
         # running sums of the epoch's norms, kept as buffers so a mid-epoch checkpoint holds them
@@ -91,7 +95,7 @@ class NaCLoss(PEDCCLoss):
         return {"v": self.v}
 
 
-def self_correlation_loss(z, centres, y, normalise="second_moment"):
+def self_correlation_loss(z, centres, y, normalise: SCNormalisation):
     """SC constraint (eq. 18-19) as in the authors' code.
 
     r_i = z_i/|z_i| - a_{y_i};  C = (1/(B-1)) sum_i r_i r_i^T  (d x d, no mean subtraction);
@@ -111,16 +115,14 @@ def self_correlation_loss(z, centres, y, normalise="second_moment"):
     return off_diagonal / ((batch - 1) ** 2 * (dim - 1))
 
 
-@register("pod")
+@LOSSES.register("pod")
 class PODLoss(NaCLoss):
-    """POD = L_NaC + lam * L_SC (METHOD.md section 3), lam = 1 and alpha = 0.01 by default."""
+    """POD = L_NaC + lam * L_SC (METHOD.md section 3); defaults (lam = 1, alpha = 0.01) in configs/loss/pod.yaml."""
 
-    def __init__(self, num_classes, latent_dim, alpha=0.01, lam=1.0, v0=0.05, v_norm_source="latent",
-                 sc_normalise="second_moment", pedcc_method="auto", pedcc_seed=0):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: PositiveFloat, lam: NonNegativeFloat,
+                 v0: NonNegativeFloat, v_norm_source: NormSource, sc_normalise: SCNormalisation,
+                 pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt):
         super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
-        if sc_normalise not in SC_NORMALISATIONS:
-            raise ConfigError(f"loss.sc_normalise must be one of {', '.join(SC_NORMALISATIONS)}; "
-                              f"got '{sc_normalise}'.")
         self.lam = float(lam)
         self.sc_normalise = sc_normalise
 

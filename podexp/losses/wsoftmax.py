@@ -12,14 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.margin import MIN_SINE_SQUARED
-from podexp.losses.registry import register
+from podexp.losses.registry import LOSSES
+from podexp.registry import NonNegativeFloat
 
 
-@register("wsoftmax")
+@LOSSES.register("wsoftmax")
 class WSoftmaxLoss(LatentLoss):
-    def __init__(self, num_classes, latent_dim, alpha=1.5):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: NonNegativeFloat):
         super().__init__(num_classes, latent_dim)
         self.alpha = float(alpha)
         self.weight = nn.Parameter(torch.empty(num_classes, latent_dim))

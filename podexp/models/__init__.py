@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from podexp.errors import ConfigError
+from podexp.fields import LatentDim
 from podexp.models import cnns, transformers  # noqa: F401  (register their backbones)
-from podexp.models.backbones import BACKBONES, build_backbone
+from podexp.models.backbones import BACKBONES
+from podexp.registry import argument_problems, raise_problems
 
 
 class LatentNet(nn.Module):
@@ -14,7 +15,7 @@ class LatentNet(nn.Module):
     No BatchNorm and no ReLU after FC1: z is the raw latent feature every loss sees.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, latent_dim: int):
+    def __init__(self, backbone: nn.Module, feature_dim: int, latent_dim: LatentDim):
         super().__init__()
         self.backbone = backbone
         self.fc1 = nn.Linear(feature_dim, latent_dim)
@@ -24,10 +25,10 @@ class LatentNet(nn.Module):
 
 
 def build_model(backbone_cfg, *, in_channels: int, stem: str, latent_dim: int) -> LatentNet:
-    if latent_dim < 1:
-        raise ConfigError(f"dataset.latent_dim must be at least 1; got {latent_dim}.")
+    """The backbone ``backbone_cfg.name`` (its other keys override configs/backbone/<name>.yaml) + FC1."""
+    raise_problems("Cannot build the model:", argument_problems(LatentNet, latent_dim=latent_dim))
     options = {k: v for k, v in backbone_cfg.items() if k != "name"}
-    backbone, feature_dim = build_backbone(backbone_cfg.name, in_channels, stem, **options)
+    backbone, feature_dim = BACKBONES.build(backbone_cfg.name, in_channels, stem, **options)
     return LatentNet(backbone, feature_dim, latent_dim)
 
 

@@ -6,25 +6,17 @@ max-pool) and ``imagenet`` (224 px: the standard stem).
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from torch import nn
 
-from podexp.errors import ConfigError, unknown_name
+from podexp.fields import Channels, Stem
+from podexp.registry import PositiveInt, Registry
 
-STEMS = ("cifar", "tiny", "imagenet")
-BACKBONES: dict[str, Callable[..., tuple[nn.Module, int]]] = {}
-
-
-def register(name: str):
-    def wrap(fn):
-        BACKBONES[name] = fn
-        return fn
-    return wrap
+# builder(in_channels, stem, **options) -> (module, feature_dim); options default to configs/backbone/<name>.yaml
+BACKBONES = Registry("backbone", context=("in_channels", "stem"), config_group="backbone")
 
 
-@register("small_cnn")
-def small_cnn(in_channels: int, stem: str, width: int = 32) -> tuple[nn.Module, int]:
+@BACKBONES.register("small_cnn")
+def small_cnn(in_channels: Channels, stem: Stem, width: PositiveInt) -> tuple[nn.Module, int]:
     """Three conv-BN-ReLU blocks and global average pooling: trains on a CPU in seconds."""
     def block(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
@@ -33,8 +25,8 @@ def small_cnn(in_channels: int, stem: str, width: int = 32) -> tuple[nn.Module, 
     return nn.Sequential(*layers), 4 * width
 
 
-@register("resnet50")
-def resnet50(in_channels: int, stem: str) -> tuple[nn.Module, int]:
+@BACKBONES.register("resnet50")
+def resnet50(in_channels: Channels, stem: Stem) -> tuple[nn.Module, int]:
     """torchvision's ResNet-50 (random init) with the stem of METHOD.md section 5 and no fc."""
     import torchvision
 
@@ -47,11 +39,3 @@ def resnet50(in_channels: int, stem: str) -> tuple[nn.Module, int]:
     feature_dim = net.fc.in_features
     net.fc = nn.Identity()
     return net, feature_dim
-
-
-def build_backbone(name: str, in_channels: int, stem: str, **options) -> tuple[nn.Module, int]:
-    if name not in BACKBONES:
-        raise unknown_name("backbone", name, BACKBONES)
-    if stem not in STEMS:
-        raise ConfigError(f"Unknown stem '{stem}' (dataset.stem). Use one of: {', '.join(STEMS)}.")
-    return BACKBONES[name](in_channels, stem, **options)

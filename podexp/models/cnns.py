@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from podexp.models.backbones import register
+from podexp.fields import Channels, Stem
+from podexp.models.backbones import BACKBONES
 
 
-@register("densenet121")
-def densenet121(in_channels: int, stem: str) -> tuple[nn.Module, int]:
+@BACKBONES.register("densenet121")
+def densenet121(in_channels: Channels, stem: Stem) -> tuple[nn.Module, int]:
     import torchvision
 
     net = torchvision.models.densenet121(weights=None)
@@ -31,8 +32,8 @@ def densenet121(in_channels: int, stem: str) -> tuple[nn.Module, int]:
     return body, net.classifier.in_features
 
 
-@register("mobilenetv2")
-def mobilenetv2(in_channels: int, stem: str) -> tuple[nn.Module, int]:
+@BACKBONES.register("mobilenetv2")
+def mobilenetv2(in_channels: Channels, stem: Stem) -> tuple[nn.Module, int]:
     import torchvision
 
     net = torchvision.models.mobilenet_v2(weights=None)

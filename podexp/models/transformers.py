@@ -18,7 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from podexp.errors import ConfigError
-from podexp.models.backbones import register
+from podexp.fields import Channels, Stem
+from podexp.models.backbones import BACKBONES
+from podexp.registry import PositiveInt
 
 
 class ResizeTo(nn.Module):
@@ -71,9 +73,8 @@ def _missing_key_reports():
         logger.setLevel(level)
 
 
-def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, pretrained: bool = True,
-                         checkpoint: str | None = None,
-                         model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+def create_timm_backbone(model: str, in_channels: int, *, img_size: int, pretrained: bool, checkpoint: str | None,
+                         model_kwargs: dict | None) -> tuple[nn.Module, int]:
     import timm
     from omegaconf import OmegaConf
 
@@ -108,19 +109,17 @@ def create_timm_backbone(model: str, in_channels: int, *, img_size: int = 224, p
     return ResizeTo(net, img_size), net.num_features
 
 
-@register("vit_b16")
-def vit_b16(in_channels: int, stem: str, model: str = "vit_base_patch16_224.augreg_in21k",
-            img_size: int = 224, pretrained: bool = True, checkpoint: str | None = None,
-            model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+@BACKBONES.register("vit_b16")
+def vit_b16(in_channels: Channels, stem: Stem, model: str, img_size: PositiveInt, pretrained: bool,
+            checkpoint: str | None, model_kwargs: dict | None) -> tuple[nn.Module, int]:
     """ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm)."""
     return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
                                 checkpoint=checkpoint, model_kwargs=model_kwargs)
 
 
-@register("swin_b")
-def swin_b(in_channels: int, stem: str, model: str = "swin_base_patch4_window7_224.ms_in22k",
-           img_size: int = 224, pretrained: bool = True, checkpoint: str | None = None,
-           model_kwargs: dict | None = None) -> tuple[nn.Module, int]:
+@BACKBONES.register("swin_b")
+def swin_b(in_channels: Channels, stem: Stem, model: str, img_size: PositiveInt, pretrained: bool,
+           checkpoint: str | None, model_kwargs: dict | None) -> tuple[nn.Module, int]:
     """Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage)."""
     return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
                                 checkpoint=checkpoint, model_kwargs=model_kwargs)

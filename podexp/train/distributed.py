@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from podexp.errors import ConfigError
+from podexp.registry import options_of
+from podexp.settings import CompileMode, TrainerSettings
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def average_gradients(module: nn.Module, ctx: Dist) -> None:
         param.register_post_accumulate_grad_hook(hook)
 
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_MODES = typing.get_args(CompileMode)
 
 
 def compile_mode(setting) -> str | None:
@@ -124,12 +127,10 @@ def compile_mode(setting) -> str | None:
     or one of ``COMPILE_MODES`` by name ("reduce-overhead" replays the step's kernels as CUDA graphs)."""
     if setting is None or setting is False:
         return None
-    if setting is True:
-        return "default"
-    if setting in COMPILE_MODES:
-        return setting
-    raise ConfigError(f"trainer.compile={setting}: use false, true or a torch.compile mode "
-                      f"({', '.join(COMPILE_MODES)}).")
+    problem = options_of(TrainerSettings)["compile"].problem("trainer.compile", setting)
+    if problem:
+        raise ConfigError(problem)
+    return "default" if setting is True else setting
 
 
 def prepare_model(model: nn.Module, loss_fn: nn.Module, ctx: Dist, device: torch.device, *,

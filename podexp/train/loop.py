@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from podexp.train import signals
 from podexp.train.distributed import Dist, unwrap
 from podexp.train.divergence import NonFiniteGuard
-from podexp.train.optim import build_optimizer, build_scheduler
+from podexp.optim import build_optimizer, build_scheduler
 from podexp.train.resume import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ import torch
 from podexp.errors import ConfigError
 from podexp.keys import is_result_neutral
 from podexp.io import load_checkpoint, read_json, read_jsonl, write_jsonl
+from podexp.settings import explicit_checkpoint, resume_problem
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,10 @@ def checkpoint_to_resume(setting, out_dir: Path) -> Path | None:
             if (out_dir / name).exists():
                 return out_dir / "last.pt"
         return None
-    path = Path(str(setting)).expanduser()
-    if path.is_dir():
-        path = path / "last.pt"
-    if not path.exists() and not (path.name == "last.pt" and (path.parent / "prev.pt").exists()):
-        raise ConfigError(f"resume={setting}: no checkpoint there. Give a checkpoint file (last.pt or "
-                          f"prev.pt) or a run folder that holds one, resume=auto to continue in this "
-                          f"run's folder, or resume=null to start afresh.")
-    return path
+    problem = resume_problem(setting)
+    if problem:
+        raise ConfigError(problem)
+    return explicit_checkpoint(setting)
 
 
 def finished_result(out_dir: Path) -> dict | None:
@@ -127,7 +124,7 @@ def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
     path = checkpoint_to_resume(cfg.get("resume"), out_dir)
     if path is None:
         return None
-    state = load_for_resume(path, resolved, bool(cfg.get("resume_allow_changes", False)))
+    state = load_for_resume(path, resolved, bool(cfg.resume_allow_changes))
     trainer.load_state_dict(state)
     source = path.parent / "metrics.jsonl"
     target = out_dir / "metrics.jsonl"

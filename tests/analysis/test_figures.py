@@ -65,3 +65,14 @@ def test_fig6_panels_follow_the_papers_order():
 
     panels = ["pod (α=0.1)", "cot", "softmax", "pod (α=0.01)", "nac", "center"]
     assert sorted(panels, key=fig6_order) == ["softmax", "center", "cot", "nac", "pod (α=0.01)", "pod (α=0.1)"]
+
+
+def test_every_item_names_a_registered_measure_or_figure():
+    from podexp.analysis.build import FIGURES, MEASURES
+
+    for item in ITEMS.values():
+        if item.kind == "figure":
+            assert item.name in FIGURES, item.name
+        elif item.kind == "table":
+            assert item.measure in MEASURES, (item.name, item.measure)
+    assert set(FIGURES.available()) == {i.name for i in ITEMS.values() if i.kind == "figure"}

@@ -1,14 +1,20 @@
-"""Properties every loss shares: finite values and gradients at cos theta = +-1 and under bf16
-autocast, and ``predict`` giving (B, K) margin-free scores."""
+"""Properties every registered loss shares (a newly registered loss is tested by the same code): it is
+built from its config file's values alone, keeps them, has finite values and gradients at
+cos theta = +-1 and under bf16 autocast, and ``predict`` gives (B, K) margin-free scores."""
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
-from podexp.losses import available, build
+from podexp.defaults import config_file
+from podexp.errors import ConfigError
+from podexp.losses import LOSSES, available, build
+from podexp.registry import EMPTY
 
 K, D, B = 5, 8, 6
-ALL = ["softmax", "center", "am_softmax", "arcface", "cm", "cot", "pedcc_loss", "cosine", "nac",
-       "pod", "lsoftmax", "wsoftmax"]
+PAPER = ["softmax", "center", "am_softmax", "arcface", "cm", "cot", "pedcc_loss", "cosine", "nac",
+         "pod", "lsoftmax", "wsoftmax"]
+ALL = available()
 
 
 def class_directions(loss):
@@ -16,8 +22,33 @@ def class_directions(loss):
     return (loss.pedcc if hasattr(loss, "pedcc") else loss.weight).detach()
 
 
-def test_every_loss_is_registered():
-    assert set(ALL) <= set(available())
+def test_every_loss_of_the_paper_is_registered():
+    assert set(PAPER) <= set(available())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_built_by_name_with_the_config_files_values_and_no_other_default(name):
+    """configs/loss/<name>.yaml is the one home of the defaults: the signature holds none, the file holds
+    every hyper-parameter (no more), and ``build(name, K, d)`` gives a loss that keeps exactly those."""
+    written = OmegaConf.to_container(OmegaConf.load(config_file("loss", name)))
+    assert written.pop("name") == name
+    signature = LOSSES.signature(name)
+    assert set(written) == set(signature)
+    assert all(option.default is EMPTY for option in signature.values()), "a default outside the config file"
+    loss = build(name, num_classes=K, latent_dim=D)
+    assert {key: getattr(loss, key) for key in written} == written
+    for key, value in written.items():
+        assert LOSSES.problems(name, {**written, key: "not a value"}), f"loss.{key} accepts anything"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_misspelt_or_out_of_range_hyper_parameter_is_refused_by_name(name):
+    key = next(iter(LOSSES.signature(name)))
+    with pytest.raises(ConfigError) as err:
+        build(name, num_classes=K, latent_dim=D, **{key + "x": 1.0})
+    assert f"loss.{key}x: loss '{name}' has no option '{key}x'. Did you mean loss.{key}?" in str(err.value)
+    with pytest.raises(ConfigError, match="num_classes=1: must be >= 2"):
+        build(name, num_classes=1, latent_dim=D)
 
 
 @pytest.mark.parametrize("name", ALL)

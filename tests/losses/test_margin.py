@@ -58,7 +58,8 @@ def test_arcface_value_with_fallback_and_easy_margin(easy_margin):
 @pytest.mark.parametrize("fallback", [False, True])
 def test_combined_margin_uses_all_three_margins(fallback):
     m1, m2, m3, s = 1.2, 0.3, 0.2, 16.0
-    loss = build("cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3, monotonic_fallback=fallback)
+    loss = build("cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3, monotonic_fallback=fallback,
+                 easy_margin=False)
     z, y = batch(2)
     z[0] = -torch.from_numpy(np64(loss.weight)[y[0]]).float() + 0.05 * torch.randn(D)
     cos = cosines(loss, z)
@@ -89,7 +90,7 @@ def test_combined_margin_easy_margin_keeps_plain_cosine_where_negative():
 
 
 def test_combined_margin_target_is_continuous_and_decreasing_with_fallback():
-    loss = build("cm", num_classes=K, latent_dim=D, m1=1.0, m2=0.3, m3=0.2)
+    loss = build("cm", num_classes=K, latent_dim=D, m1=1.0, m2=0.3, m3=0.2, easy_margin=False)
     theta = torch.linspace(0.0, math.pi, 4001, dtype=torch.float64)
     target = loss.target_logit(torch.cos(theta)).numpy()
     steps = np.diff(target)

@@ -3,7 +3,7 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from podexp.train.optim import lr_factor
+from podexp.optim import lr_factor
 
 
 def _cfg(**kw):

@@ -4,16 +4,19 @@ from __future__ import annotations
 import pytest
 from helpers import FAST, compose, run_train_py
 
+from podexp.data import DATASETS
 from podexp.errors import ConfigError
-from podexp.validate import validate_config
+from podexp.validate import group_values, validate_config
 
 # (overrides, fragments the message must contain) -- docs/reliability.md lists the full messages
 CASES = {
     "unknown dataset": (["dataset.name=imagenet5"], ["dataset=imagenet5: unknown dataset", "cifar10", "synthetic"]),
     "unknown backbone": (["backbone.name=vgg"], ["backbone=vgg: unknown backbone", "resnet50", "small_cnn"]),
     "unknown loss name": (["loss.name=nope"], ["loss=nope: unknown loss", "pod", "softmax"]),
-    "unknown optimiser": (["optim.name=adam"], ["optim=adam: unknown optim. Valid: adamw, sgd"]),
-    "unknown schedule": (["sched.name=step"], ["sched=step: unknown sched. Valid: constant, cosine, multistep"]),
+    "unknown optimiser": (["optim.name=adam"], ["optim=adam: unknown optim. Did you mean optim=adamw? "
+                                                "Registered: adamw, sgd."]),
+    "unknown schedule": (["sched.name=step"], ["sched=step: unknown sched. Did you mean sched=multistep? "
+                                               "Registered: constant, cosine, multistep."]),
     "batch 0": (["dataset.batch_size=0"], ["dataset.batch_size=0: must be >= 1"]),
     "latent d 0": (["dataset.latent_dim=0"], ["dataset.latent_dim=0: must be >= 1"]),
     "epochs 0": (["trainer.epochs=0"], ["trainer.epochs=0: must be >= 1"]),
@@ -21,7 +24,8 @@ CASES = {
     "negative lr": (["optim.lr=-0.1"], ["optim.lr=-0.1: must be > 0"]),
     "simplex K > d+1": (["loss.pedcc_method=simplex", "dataset.latent_dim=4"],
                         ["K=10 > d+1=5", "at least 9", "loss.pedcc_method=auto"]),
-    "unknown loss hyper-parameter": (["+loss.gamma=2"], ["no hyper-parameter(s) gamma", "alpha (default 0.01)"]),
+    "unknown loss hyper-parameter": (["+loss.gamma=2"], ["loss.gamma: loss 'pod' has no option 'gamma'. It accepts: "
+                                                         "alpha (a number > 0), lam (a number >= 0)"]),
     "epochs not an integer": (["trainer.epochs=abc"], ["trainer.epochs='abc': must be an integer"]),
     "loss hyper-parameter not a number": (["loss.alpha=abc"], ["loss.alpha='abc': must be a number"]),
     "missing dataset folder": (["dataset=mnist", "dataset.root=/nonexistent/mnist", "dataset.download=false"],
@@ -34,13 +38,32 @@ CASES = {
     "unknown device": (["trainer.device=gpu"], ["trainer.device=gpu: use auto, cpu, cuda or cuda:N"]),
     "zero std": (["dataset.std=[0.3,0,0.3]"], ["every value must be a positive number"]),
     "mean per channel": (["dataset.mean=[0.5]"], ["needs one value per channel (3)"]),
-    "unknown backbone option": (["+backbone.depth=3"], ["backbone 'small_cnn' has no option(s) depth. It accepts: width"]),
+    "unknown backbone option": (["+backbone.depth=3"], ["backbone 'small_cnn' has no option 'depth'",
+                                                        "It accepts: width (an integer >= 1)."]),
     "negative momentum": (["optim.momentum=-1"], ["optim.momentum=-1: must be >= 0"]),
     "one class": (["dataset.num_classes=1"], ["dataset.num_classes=1: must be >= 2"]),
     "seed not an integer": (["seed=1.5"], ["seed=1.5: must be an integer"]),
-    "unknown compile mode": (["trainer.compile=fast"], ["trainer.compile=fast: use false, true or a torch.compile "
-                                                        "mode (default, reduce-overhead, max-autotune"]),
+    "unknown compile mode": (["trainer.compile=fast"], ["trainer.compile=fast: use false, true, default, "
+                                                        "reduce-overhead, max-autotune or max-autotune-no-cudagraphs."]),
+    # a key added with + is checked like any other: a typo is named with the closest known key
+    "misspelt optimiser key": (["+optim.momentun=0.5"], ["optim.momentun: optim 'sgd' has no option 'momentun'. "
+                                                         "Did you mean optim.momentum?"]),
+    "misspelt trainer key": (["+trainer.epoch=5"], ["trainer.epoch: trainer has no option 'epoch'. Did you mean "
+                                                    "trainer.epochs?"]),
+    "misspelt loss key": (["loss=am_softmax", "+loss.scal=10"], ["loss.scal: loss 'am_softmax' has no option 'scal'. "
+                                                                 "Did you mean loss.scale?"]),
+    "misspelt dataset key": (["+dataset.batchsize=8"], ["dataset.batchsize: dataset 'synthetic' has no option "
+                                                        "'batchsize'. Did you mean dataset.batch_size?"]),
+    "misspelt top-level key": (["+sed=3"], ["sed: the run config has no option 'sed'. Did you mean seed?"]),
+    "option of another optimiser": (["optim.name=adamw"], []),   # sgd's momentum, nesterov, ...: 3 problems
+    "nan lr": (["optim.lr=nan"], ["optim.lr=nan: must be a finite number."]),
+    "inf loss hyper-parameter": (["loss.alpha=inf"], ["loss.alpha=inf: must be a finite number."]),
+    "nan loss hyper-parameter": (["loss.lam=nan"], ["loss.lam=nan: must be a finite number."]),
+    "loss choice": (["loss.v_norm_source=features"], ["loss.v_norm_source=features: use latent or projection."]),
+    "stem": (["dataset.stem=big"], ["dataset.stem=big: use cifar, tiny or imagenet."]),
+    "nan_check_every 0": (["trainer.nan_check_every=0"], ["trainer.nan_check_every=0: must be >= 1."]),
 }
+PROBLEM_COUNT = {"option of another optimiser": 3}
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
@@ -50,7 +73,7 @@ def test_each_bad_input_gets_a_message_that_says_what_to_change(case):
         validate_config(compose(*FAST, *overrides))
     for fragment in fragments:
         assert fragment in str(err.value)
-    assert "1 problem(s)" in str(err.value)
+    assert f"{PROBLEM_COUNT.get(case, 1)} problem(s)" in str(err.value)
 
 
 def test_every_problem_is_reported_at_once():
@@ -62,9 +85,25 @@ def test_every_problem_is_reported_at_once():
     assert len([line for line in message.splitlines() if line.startswith("  - ")]) == 5
 
 
+def test_an_optimiser_does_not_take_another_ones_options():
+    with pytest.raises(ConfigError) as err:
+        validate_config(compose(*FAST, "optim.name=adamw"))
+    for key in ("momentum", "nesterov", "reset_momentum_at_milestones"):
+        assert f"optim.{key}: optim 'adamw' has no option '{key}'." in str(err.value)
+
+
 def test_valid_configs_pass():
-    for overrides in ([], ["experiment=demo"], ["loss=softmax", "optim.name=adamw"], ["dataset=cifar100"]):
+    for overrides in ([], ["experiment=demo"], ["loss=softmax", "optim=swin_adamw", "sched=swin_cosine"],
+                      ["dataset=cifar100"], ["trainer.compile=reduce-overhead", "trainer.progress=false"],
+                      ["experiment=fig6_alpha", "debug=smoke"], ["dataset=imagenet100", "debug=smoke"],
+                      ["dataset=tiny_imagenet", "debug=smoke"], ["+label.backbone=vit_b16"]):
         validate_config(compose(*FAST, *overrides))
+
+
+def test_a_smoke_stand_in_still_reports_keys_no_dataset_knows():
+    """debug=smoke leaves the replaced dataset's keys unread, but a typo is still one."""
+    with pytest.raises(ConfigError, match="dataset.cahce: dataset 'synthetic' has no option 'cahce'"):
+        validate_config(compose(*FAST, "dataset=tiny_imagenet", "debug=smoke", "+dataset.cahce=false"))
 
 
 @pytest.mark.slow
@@ -84,3 +123,10 @@ def test_hydra_unknown_group_option_lists_the_valid_ones(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "Could not find 'loss/nope'" in done.stderr and "Available options in 'loss'" in done.stderr
     assert "\tpod\n" in done.stderr
+
+
+@pytest.mark.parametrize("name", DATASETS.available())
+def test_every_dataset_config_matches_its_registered_reader(name):
+    """Each configs/dataset file holds only keys its reader (or the common dataset fields) accepts."""
+    problems, values = group_values(compose(f"dataset={name}"), "dataset")
+    assert problems == [] and values["num_classes"] >= 2
