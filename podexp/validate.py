@@ -123,6 +123,7 @@ def _training_problems(cfg) -> list[str]:
         problems.append(f"trainer.on_nan={on_nan}: use stop or skip.")
     problems.append(_number("trainer.nan_check_every", tr.get("nan_check_every", 1), integer=True,
                             minimum=1))
+    problems.append(_number("trainer.preempt_check_every", tr.preempt_check_every, integer=True, minimum=1))
     try:
         compile_mode(tr.get("compile", False))
     except ConfigError as err:
