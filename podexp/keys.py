@@ -19,6 +19,7 @@ RESULT_NEUTRAL_KEYS = (
     "data_root", "dataset.root",        # where the same data lie (the dataset is named by dataset.name)
     "trainer.progress",                 # progress bars
     "trainer.compile",                  # the same numbers up to float rounding
+    "trainer.preempt_check_every",      # how often torchrun ranks agree on a preemption signal
     "logger",                           # where metrics are sent besides the run folder
     "hydra/launcher",                   # where the jobs run (in this process, submitit, SLURM)
 )

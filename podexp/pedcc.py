@@ -23,7 +23,6 @@ from typing import Literal
 
 import torch
 
-from podexp.errors import ConfigError
 from podexp.io import atomic_torch_save
 from podexp.fields import LatentDim, NumClasses
 from podexp.registry import argument_problems, raise_problems

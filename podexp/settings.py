@@ -37,6 +37,7 @@ class TrainerSettings:
     checkpoint: bool
     on_nan: Literal["stop", "skip"]
     nan_check_every: PositiveInt
+    preempt_check_every: PositiveInt
     compile: bool | CompileMode
     sync_bn: bool
 

@@ -7,7 +7,7 @@ Both sides train the same ``LatentNet`` (backbone -> FC1) and the same loss modu
 CIFAR-shaped images (uint8, 3x32x32, random pixels and labels: real CIFAR cannot be fetched everywhere)
 with SGD and the same batch size.
 
-* podexp: ``Trainer.train_step`` fed by the GPU-resident ``TensorLoader`` (crop + flip + normalise on the
+* podexp: ``Trainer.step`` fed by the GPU-resident ``TensorLoader`` (crop + flip + normalise on the
   device), channels_last, bf16 autocast and fused SGD on CUDA, metrics kept on the device.
 * reference: a torchvision ``DataLoader`` over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip +
   ToTensor + Normalize, fp32, ``.item()`` on the loss and the accuracy every step (as the authors' loop).
@@ -31,16 +31,17 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from podexp.compose import build_model_and_loss, build_optimization
 from podexp.data import Loaders
 from podexp.data.loaders import TensorLoader
 from podexp.defaults import CONFIG_DIR as CONFIGS
-from podexp.losses import build as build_loss
-from podexp.losses.registry import available as available_losses
-from podexp.models import BACKBONES, build_model
+from podexp.losses import available as available_losses
+from podexp.models import BACKBONES
+from podexp.settings import TrainerSettings
 from podexp.train.distributed import COMPILE_MODES, Dist, prepare_model
 from podexp.train.loop import Trainer
 
-CIFAR100 = dict(num_classes=100, latent_dim=512, mean=[0.507, 0.487, 0.441], std=[0.267, 0.256, 0.276])
+NUM_CLASSES = OmegaConf.load(CONFIGS / "dataset" / "cifar100.yaml").num_classes
 PRESETS = {
     "cpu": dict(backbones=["small_cnn", "resnet50"], batch=32, steps={"small_cnn": 8, "resnet50": 2},
                 warmup=1, rounds=5, train_size=2048, ref_workers=0, epoch=False, compile=[]),
@@ -66,51 +67,48 @@ def synthetic_cifar(n: int, num_classes: int, seed: int = 0) -> tuple[np.ndarray
     return np.clip(noisy, 0, 255).astype(np.uint8), labels
 
 
-def bench_config(loss_name: str, compile_mode=False):
-    """The parts of the run config the Trainer reads: the repository's trainer, sgd and multistep files."""
-    return OmegaConf.create({
-        "trainer": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "trainer/default.yaml")),
-                    "progress": False, "compile": compile_mode},
-        "optim": {**OmegaConf.to_container(OmegaConf.load(CONFIGS / "optim/sgd.yaml")), "lr": 0.02},
-        "sched": OmegaConf.load(CONFIGS / "sched/multistep.yaml"),
-        "loss": OmegaConf.load(CONFIGS / f"loss/{loss_name}.yaml"),
-    })
+def bench_config(backbone: str, loss_name: str, *overrides: str):
+    """The config ``train.py dataset=cifar100 backbone=B loss=L`` composes, with lr 0.02 (the synthetic
+    images stay finite under every loss), no progress bars and ``overrides`` on top."""
+    from hydra import compose, initialize_config_dir
+
+    overrides = ["dataset=cifar100", f"backbone={backbone}", f"loss={loss_name}", "optim.lr=0.02",
+                 "trainer.progress=false", *overrides]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
 
 
-def make_model_and_loss(backbone: str, cfg, device: torch.device):
+def make_model_and_loss(cfg, device: torch.device):
     torch.manual_seed(0)
-    model = build_model(OmegaConf.create({"name": backbone}), in_channels=3, stem="cifar",
-                        latent_dim=CIFAR100["latent_dim"]).to(device)
-    params = {k: v for k, v in cfg.loss.items() if k != "name"}
-    loss_fn = build_loss(cfg.loss.name, num_classes=CIFAR100["num_classes"],
-                         latent_dim=CIFAR100["latent_dim"], **params).to(device)
-    return model, loss_fn
+    return build_model_and_loss(cfg, cfg.dataset.num_classes, device)
 
 
 class PodexpRunner:
-    """``Trainer.train_step`` over the real ``TensorLoader``, exactly as ``train.py`` builds them."""
+    """``Trainer.step`` over the real ``TensorLoader``, with model, loss and optimisers built by
+    ``podexp.compose`` as ``train.py`` builds them."""
 
     label = "podexp"
 
     def __init__(self, backbone, loss_name, images, labels, batch, device, compile_mode=False):
         self.device = device
-        cfg = bench_config(loss_name, compile_mode)
-        model, loss_fn = make_model_and_loss(backbone, cfg, device)
-        channels_last = bool(cfg.trainer.channels_last)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        model = prepare_model(model, loss_fn, Dist(), device, compile=compile_mode)
-        tensor_images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-        train = TensorLoader(tensor_images, torch.from_numpy(labels), batch, CIFAR100["mean"], CIFAR100["std"],
-                             train=True, crop_padding=4, hflip=True, seed=0, device=device,
-                             channels_last=channels_last)
-        self.trainer = Trainer(cfg, model, loss_fn, Loaders(train, train, CIFAR100["num_classes"], []), device)
+        cfg = bench_config(backbone, loss_name, f"trainer.compile={str(compile_mode).lower()}")
+        model, loss = make_model_and_loss(cfg, device)
+        data = cfg.dataset
+        train = TensorLoader(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
+                             batch, list(data.mean), list(data.std), train=True, crop_padding=data.augment.crop_padding,
+                             hflip=data.augment.hflip, seed=0, device=device,
+                             channels_last=bool(cfg.trainer.channels_last))
+        optimizers, schedulers = build_optimization(cfg, model, loss, len(train), device)
+        settings = TrainerSettings.from_config(cfg.trainer)
+        model = prepare_model(model, loss, Dist(), device, compile=settings.compile)
+        self.trainer = Trainer(model, loss, Loaders(train, train, data.num_classes, []), optimizers, schedulers,
+                               settings, device=device)
         self.trainer.model.train()
-        self.trainer.loss_fn.train()
-        self.stats = self.trainer._new_stats()
+        self.trainer.loss.train()
         self.epoch, self.batches = 0, iter(())
 
-    def _next_batch(self):
+    def next_batch(self):
+        """The loader's next batch, starting its next epoch when one ends."""
         batch = next(self.batches, None)
         if batch is None:
             self.trainer.loaders.train.set_epoch(self.epoch)
@@ -121,8 +119,7 @@ class PodexpRunner:
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
-            images, labels = self._next_batch()
-            self.trainer.train_step(images, labels, self.stats)
+            self.trainer.step(*self.next_batch())
 
     def epoch_seconds(self) -> float:
         """Wall time of one whole ``Trainer.train_epoch`` (all batches of the loader, metrics read once)."""
@@ -158,11 +155,11 @@ class ReferenceRunner:
         from torchvision import transforms
 
         self.device = device
-        cfg = bench_config(loss_name, False)
-        self.model, self.loss_fn = make_model_and_loss(backbone, cfg, device)
+        cfg = bench_config(backbone, loss_name, "trainer.channels_last=false")     # NCHW, as the authors' code
+        self.model, self.loss_fn = make_model_and_loss(cfg, device)
         transform = transforms.Compose([
             transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-            transforms.Normalize(CIFAR100["mean"], CIFAR100["std"])])
+            transforms.Normalize(list(cfg.dataset.mean), list(cfg.dataset.std))])
         self.data = torch.utils.data.DataLoader(
             CifarLikePIL(images, labels, transform), batch_size=batch, shuffle=True, num_workers=workers,
             pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0)
@@ -377,17 +374,17 @@ def breakdown(backbone, args, device, images, labels) -> dict:
     runner = PodexpRunner(backbone, "softmax", images, labels, args.batch, device)
     trainer, steps = runner.trainer, args.steps or PRESETS[args.preset]["steps"][backbone]
     runner.run(args.warmup)
-    fixed_images, fixed_labels = runner._next_batch()
+    fixed_images, fixed_labels = runner.next_batch()
 
     def loader_only(n):
         for _ in range(n):
-            runner._next_batch()
+            runner.next_batch()
 
     def forward_backward(n, optimise=False):
         for _ in range(n):
             with trainer.autocast():
                 z = trainer.model(fixed_images)
-            trainer.loss_fn(z, fixed_labels).backward()
+            trainer.loss(z, fixed_labels).backward()
             if optimise:
                 trainer.optimizers[0].step()
             trainer.optimizers[0].zero_grad(set_to_none=True)
@@ -453,7 +450,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True      # train.py sets it; the authors' code did too
-    images, labels = synthetic_cifar(args.train_size, CIFAR100["num_classes"])
+    images, labels = synthetic_cifar(args.train_size, NUM_CLASSES)
     report = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
               f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",

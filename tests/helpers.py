@@ -29,6 +29,15 @@ def train_in_process(out_dir: Path, *overrides: str) -> dict:
     return train(compose(*overrides), Path(out_dir))
 
 
+def build_trainer(cfg, device):
+    """A ``Trainer`` (no callbacks) over the run ``cfg`` describes, built as ``train.py`` builds it."""
+    from podexp.compose import build_run
+    from podexp.train.loop import Trainer
+
+    run = build_run(cfg, device)
+    return Trainer(run.model, run.loss, run.loaders, run.optimizers, run.schedulers, run.settings, device=device)
+
+
 def run_train_py(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):
     """Run ``python train.py ARGS`` in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}

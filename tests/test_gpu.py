@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import FAST, compose, train_in_process
+from helpers import FAST, build_trainer, compose, train_in_process
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -65,33 +65,26 @@ def test_cuda_loader_is_deterministic_and_resumes_mid_epoch():
 
 
 def _trainer(*overrides):
-    from podexp.train.loop import Trainer
-    from podexp.train.run import build_components
-
-    cfg = compose(*FAST, *CUDA, *overrides)
-    device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
-    loaders, model, loss_fn = build_components(cfg, device)
-    return Trainer(cfg, model, loss_fn, loaders, device)
+    return build_trainer(compose(*FAST, *CUDA, *overrides), torch.device("cuda"))
 
 
 @pytest.mark.parametrize("loss", ["softmax", "pod", "nac", "cosine"])
 def test_bf16_steps_are_finite_and_never_synchronise_with_the_host(loss):
     trainer = _trainer(f"loss={loss}", "backbone=resnet50")
     assert trainer.use_amp
-    stats = trainer._new_stats()
     batches = iter(trainer.loaders.train)
-    trainer.train_step(*next(batches), stats)                    # warm-up: cudnn autotuning may sync
+    trainer.step(*next(batches))                                 # warm-up: cudnn autotuning may sync
     torch.cuda.set_sync_debug_mode("error")                      # any host sync in the step now raises
     try:
         for _ in range(3):
-            trainer.train_step(*next(batches), stats)
+            trainer.step(*next(batches))
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    loss_sum, correct, count, norm_sum = stats.tolist()
-    assert count == 4 * trainer.loaders.train.batch_size
-    assert math.isfinite(loss_sum) and math.isfinite(norm_sum) and 0 <= correct <= count
-    for p in itertools.chain(trainer.model.parameters(), trainer.loss_fn.parameters()):
+    stats = trainer.stats
+    assert stats.count == 4 * trainer.loaders.train.batch_size
+    assert math.isfinite(stats.loss_sum) and math.isfinite(stats.norm_sum) and 0 <= stats.correct <= stats.count
+    for p in itertools.chain(trainer.model.parameters(), trainer.loss.parameters()):
         assert torch.isfinite(p).all()
 
 

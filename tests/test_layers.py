@@ -21,11 +21,7 @@ LAYERS = [
 
 # Imports that still point the wrong way, each removed by a change in progress elsewhere; the test
 # fails when one of them is gone, so the entry is deleted with it.
-PENDING = {
-    ("podexp.analysis.features", "podexp.train.run"): "build_components moves to podexp.compose",
-    ("podexp.validate", "podexp.train.optim"): "the optimiser registry moves to podexp.optim",
-    ("podexp.validate", "podexp.train.distributed"): "compile_mode moves below the trainer",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def place(module: str) -> tuple[int, str] | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from podexp.compose import build_components
 from podexp.data.loaders import TensorLoader
 from podexp.errors import PodexpError
 
@@ -44,8 +45,6 @@ def _encode(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_run(run_dir: Path, device: str | torch.device = "cpu"):
     """(cfg, loaders, model, loss) of a finished run, with the weights of its ``last.pt``."""
-    from podexp.train.run import build_components
-
     run_dir = Path(run_dir)
     config, checkpoint = run_dir / "config.yaml", run_dir / "last.pt"
     if not config.exists() or not checkpoint.exists():

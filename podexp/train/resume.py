@@ -119,19 +119,20 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def restore(trainer, cfg, resolved: dict, out_dir: Path) -> str | None:
-    """Load the checkpoint ``cfg.resume`` points at into ``trainer``; return its W&B run id."""
+def resume_state(cfg, resolved: dict, out_dir: Path, is_main: bool) -> dict | None:
+    """The checkpoint ``cfg.resume`` points at, checked against this config, for
+    ``Trainer.load_state_dict`` (None: start afresh). Resuming from another run's folder copies that
+    run's metrics rows of the epochs already done into ``out_dir`` (by rank 0)."""
     path = checkpoint_to_resume(cfg.get("resume"), out_dir)
     if path is None:
         return None
     state = load_for_resume(path, resolved, bool(cfg.resume_allow_changes))
-    trainer.load_state_dict(state)
     source = path.parent / "metrics.jsonl"
     target = out_dir / "metrics.jsonl"
-    if trainer.dist.is_main and source.exists() and not target.exists():   # resume=PATH from another run
+    if is_main and source.exists() and not target.exists():   # resume=PATH from another run
         rows = [r for r in read_jsonl(source) if r["epoch"] < state["epoch"]]
         write_jsonl(rows, target)
-    return state.get("wandb_run_id")
+    return state
 
 
 def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int) -> str:

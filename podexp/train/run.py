@@ -7,34 +7,25 @@ user error writes ``failed.json`` instead and, inside a multirun, lets the other
 from __future__ import annotations
 
 import logging
-import random
 import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from podexp.data import build_loaders
+from podexp.compose import build_run
 from podexp.errors import PodexpError
-from podexp.losses import build as build_loss
-from podexp.models import build_model
-from podexp.io import atomic_write_json, atomic_write_text, save_checkpoint
-from podexp.train.loggers import LocalMetrics, WandbLogger
+from podexp.io import atomic_write_json, atomic_write_text
 from podexp.train import distributed, resume, signals
+from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
+from podexp.train.loggers import WandbLogger
 from podexp.train.loop import Trainer
 from podexp.validate import validate_config
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def git_commit() -> str | None:
@@ -68,24 +59,17 @@ def _hydra_context() -> tuple[Path, bool, str]:
         return Path.cwd(), False, "train"
 
 
-def build_components(cfg: DictConfig, device: torch.device, rank: int = 0, world_size: int = 1):
-    """(loaders, model, loss) for ``cfg``, on ``device``; model and loss are freshly initialised.
-
-    ``rank``/``world_size`` (torchrun) give this process its shard of every batch.
-    """
-    channels_last = bool(cfg.trainer.channels_last)     # NHWC convolutions: faster on GPUs and CPUs alike
-    loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=channels_last,
-                            rank=rank, world_size=world_size)
-    model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
-                        latent_dim=cfg.dataset.latent_dim)
-    loss_params = {k: v for k, v in cfg.loss.items() if k != "name"}
-    loss_fn = build_loss(cfg.loss.name, num_classes=loaders.num_classes,
-                         latent_dim=cfg.dataset.latent_dim, **loss_params)
-    model.to(device)
-    loss_fn.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    return loaders, model, loss_fn
+def _callbacks(run, out_dir: Path, resolved: dict, metrics, wandb, resumed_wandb_id) -> list:
+    """In hook order: rank 0 appends the epoch's row (and logs it to W&B) before ``last.pt`` is written,
+    so a resumed run never lacks a row of an epoch its checkpoint has done."""
+    checkpointer = None
+    if run.settings.checkpoint:
+        checkpointer = Checkpointer(out_dir, resolved,
+                                    lambda: wandb.run_id if wandb is not None else resumed_wandb_id)
+    callbacks = [metrics, WandbCallback(wandb) if wandb is not None else None, checkpointer,
+                 Preemption(out_dir, checkpointer, run.settings.preempt_check_every),
+                 MomentumReset(run.momentum_reset_epochs)]
+    return [c for c in callbacks if c is not None]
 
 
 def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
@@ -104,52 +88,31 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    seed_everything(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    loaders, model, loss_fn = build_components(cfg, device, ctx.rank, ctx.world_size)
-    model = distributed.prepare_model(model, loss_fn, ctx, device, sync_bn=cfg.trainer.sync_bn,
-                                      compile=cfg.trainer.compile)
-    trainer = Trainer(cfg, model, loss_fn, loaders, device, ctx)
-    wandb_run_id = resume.restore(trainer, cfg, resolved, out_dir)
-    if ctx.is_main:    # after restore: a refused resume leaves the folder's config.yaml as it was
+    run = build_run(cfg, device, ctx.rank, ctx.world_size)
+    model = distributed.prepare_model(run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn,
+                                      compile=run.settings.compile)
+    state = resume.resume_state(cfg, resolved, out_dir, ctx.is_main)
+    if ctx.is_main:    # after the resume check: a refused resume leaves the folder's config.yaml as it was
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
-
-    metrics = LocalMetrics(out_dir) if ctx.is_main else None
-    if metrics is not None:
-        metrics.truncate_after(trainer.epoch)
+    resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
     use_wandb = cfg.logger.name == "wandb" and ctx.is_main
-    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, wandb_run_id) if use_wandb else None
-
-    def checkpoint():
-        save_checkpoint({**trainer.state_dict(), "config": resolved,
-                         "config_hash": resume.config_hash(resolved),
-                         "wandb_run_id": wandb.run_id if wandb is not None else wandb_run_id}, out_dir)
-
-    def on_preempt():
-        saved = bool(cfg.trainer.checkpoint)
-        if saved and ctx.is_main:
-            checkpoint()
-        message = resume.preemption_message(out_dir, saved, trainer.epoch, trainer.step_in_epoch)
-        raise signals.Preempted(message)
-
-    def on_epoch_end(row):
-        if not ctx.is_main:
-            return
-        metrics.log(row)
-        if wandb is not None:
-            wandb.log(row)
-        if cfg.trainer.checkpoint:
-            checkpoint()
+    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, resumed_wandb_id) if use_wandb else None
+    metrics = MetricsWriter(out_dir) if ctx.is_main else None
 
     exit_code = 1
     try:
-        trainer.on_preempt = on_preempt
+        trainer = Trainer(model, run.loss, run.loaders, run.optimizers, run.schedulers, run.settings,
+                          callbacks=_callbacks(run, out_dir, resolved, metrics, wandb, resumed_wandb_id),
+                          device=device, dist=ctx)
+        if state is not None:
+            trainer.load_state_dict(state)
         with signals.preemption_handlers():
-            last = trainer.fit(on_epoch_end)
+            last = trainer.fit()
         if not last and metrics is not None:                      # resumed after its last epoch
-            last = (metrics.rows() or [{}])[-1]
+            last = metrics.last_row()
         result = {"status": "completed", "config": resolved, "seed": cfg.seed, "git_commit": git_commit(),
                   "final_test_acc": last.get("test_acc"), "best_test_acc": trainer.best_acc,
                   "final_train_acc": last.get("train_acc"), "epochs": trainer.epoch,

@@ -1,18 +1,12 @@
 """Losses with trainer hooks, trained through the real Trainer (debug=fast: synthetic data, small_cnn)."""
 import torch
-from helpers import FAST, compose
-
-from podexp.train.loop import Trainer
-from podexp.train.run import build_components, seed_everything
+from helpers import FAST, build_trainer, compose
 
 CPU = torch.device("cpu")
 
 
 def make_trainer(*overrides):
-    cfg = compose(*FAST, "trainer.epochs=1", *overrides)
-    seed_everything(cfg.seed)
-    loaders, model, loss_fn = build_components(cfg, CPU)
-    return Trainer(cfg, model, loss_fn, loaders, CPU)
+    return build_trainer(compose(*FAST, "trainer.epochs=1", *overrides), CPU)
 
 
 def test_cot_takes_one_step_per_objective_per_batch_in_order():
@@ -25,7 +19,7 @@ def test_cot_takes_one_step_per_objective_per_batch_in_order():
         if module.training and torch.is_grad_enabled():
             objectives_seen.append(kwargs.get("objective", 0))
 
-    trainer.loss_fn.register_forward_pre_hook(record_objective, with_kwargs=True)
+    trainer.loss.register_forward_pre_hook(record_objective, with_kwargs=True)
     trainer.fit()
     batches = len(trainer.loaders.train)
     assert len(trainer.optimizers) == 2
@@ -36,7 +30,7 @@ def test_cot_takes_one_step_per_objective_per_batch_in_order():
 
 def test_center_centres_move_with_lr_alpha_and_no_weight_decay():
     trainer = make_trainer("loss=center", "loss.alpha=0.4")
-    centres = trainer.loss_fn.centres
+    centres = trainer.loss.centres
     groups = [g for g in trainer.optimizers[0].param_groups if any(p is centres for p in g["params"])]
     assert len(groups) == 1
     assert groups[0]["lr"] == 0.4 and groups[0]["weight_decay"] == 0.0
@@ -49,8 +43,8 @@ def test_center_centres_move_with_lr_alpha_and_no_weight_decay():
 
 def test_pod_pedcc_is_bit_identical_after_training():
     trainer = make_trainer("loss=pod")
-    before = trainer.loss_fn.pedcc.clone()
+    before = trainer.loss.pedcc.clone()
     trained = {id(p) for opt in trainer.optimizers for g in opt.param_groups for p in g["params"]}
-    assert id(trainer.loss_fn.pedcc) not in trained
+    assert id(trainer.loss.pedcc) not in trained
     trainer.fit()
-    assert torch.equal(trainer.loss_fn.pedcc, before)
+    assert torch.equal(trainer.loss.pedcc, before)

@@ -36,6 +36,7 @@ CASES = {
     "missing resume checkpoint": (["resume=/nonexistent/last.pt"], ["no such checkpoint file or run folder"]),
     "unknown on_nan": (["trainer.on_nan=ignore"], ["trainer.on_nan=ignore: use stop or skip"]),
     "unknown device": (["trainer.device=gpu"], ["trainer.device=gpu: use auto, cpu, cuda or cuda:N"]),
+    "preemption cadence 0": (["trainer.preempt_check_every=0"], ["trainer.preempt_check_every=0: must be >= 1"]),
     "zero std": (["dataset.std=[0.3,0,0.3]"], ["every value must be a positive number"]),
     "mean per channel": (["dataset.mean=[0.5]"], ["needs one value per channel (3)"]),
     "unknown backbone option": (["+backbone.depth=3"], ["backbone 'small_cnn' has no option 'depth'",
