@@ -134,6 +134,7 @@ def build_item(name: str, sweeps: list[Path], reports: Path, check: float | None
 
 
 def main(argv=None) -> int:
+    from podexp.analysis.build import add_options, options_from
     from podexp.analysis.items import ITEMS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,19 +145,13 @@ def main(argv=None) -> int:
                         help="with --item: outputs go to REPORTS/<item>/ (default reports)")
     parser.add_argument("--check", type=float, metavar="TOL",
                         help="with --item: exit 1 if a cell is missing or off the paper by > TOL points")
-    parser.add_argument("--gda-covariance", choices=["shared", "per_class"], default="shared",
-                        help="Table 9: GDA covariance (default shared)")
-    parser.add_argument("--gda-shrinkage", type=float, default=0.1,
-                        help="Table 9: shrinkage of the GDA covariance towards a scaled identity")
+    add_options(parser)
     args = parser.parse_args(argv)
     if args.item is None:
         if len(args.sweeps) != 1:
             parser.error("pass exactly one sweep folder, or --item ITEM with its sweep folders")
         return summarise(args.sweeps[0])
-    from podexp.analysis.build import Options
-
-    return build_item(args.item, args.sweeps, args.reports, args.check,
-                      Options(args.gda_covariance, args.gda_shrinkage))
+    return build_item(args.item, args.sweeps, args.reports, args.check, options_from(args))
 
 
 if __name__ == "__main__":
