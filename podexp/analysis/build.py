@@ -13,7 +13,7 @@ from podexp.analysis.features import extract_features
 from podexp.analysis.items import Item
 from podexp.analysis.runs import Job, same_value
 from podexp.analysis.stats import (GDA_COVARIANCES, LEDOIT_WOLF, GaussianDiscriminant, accuracy,
-                                   eigenvalue_variance, norm_split_accuracy)
+                                   eigenvalue_variance, norm_split_accuracy, sc_eigenvalue_variance)
 from podexp.analysis.tables import Table, add_value, new_table
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -74,7 +74,8 @@ def measure(item: Item, job: Job, columns: list[str], options: Options) -> dict[
     if item.measure == "norm_split":
         return norm_split_accuracy(features.test_z, features.test_y, features.test_pred)
     if item.measure == "eigen_variance":
-        return {columns[0]: eigenvalue_variance(features.test_z)}
+        return {"feature_cov": eigenvalue_variance(features.test_z),
+                "sc_matrix": sc_eigenvalue_variance(features.test_z, features.test_y, features.centres)}
     if item.measure == "cosine_vs_gda":
         gda = GaussianDiscriminant(options.gda_covariance, options.gda_shrinkage)
         gda.fit(features.train_z, features.train_y, num_classes=int(job.config.dataset.num_classes))

@@ -1,5 +1,5 @@
-"""Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spread of the normalised
-features' covariance (Table 5) and Gaussian discriminant analysis (Table 9)."""
+"""Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spreads of the normalised
+features' covariance and of the SC loss's matrix (Table 5) and Gaussian discriminant analysis (Table 9)."""
 from __future__ import annotations
 
 import math
@@ -21,19 +21,37 @@ def norm_split_accuracy(z: torch.Tensor, labels: torch.Tensor, pred: torch.Tenso
     return {"low_norm": acc(low), "high_norm": acc(~low)}
 
 
+def _eigenvalue_spread(rows: torch.Tensor) -> float:
+    """Population variance (1/d) Σ_j (λ_j − λ̄)² of the eigenvalues of RᵀR/(N−1), R = ``rows`` (N x d)."""
+    matrix = rows.T @ rows / (rows.shape[0] - 1)
+    return torch.linalg.eigvalsh(matrix).var(unbiased=False).item()
+
+
+def _unit(z: torch.Tensor) -> torch.Tensor:
+    return z.double() / z.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 def eigenvalue_variance(z: torch.Tensor) -> float:
-    """The Table 5 statistic: population variance of the eigenvalues of the covariance of ẑ = z/‖z‖.
+    """Table 5, ``feature_cov`` column: variance of the eigenvalues of the covariance of ẑ = z/‖z‖.
 
     C = (1/(N−1)) Σ_i (ẑ_i − m)(ẑ_i − m)ᵀ with m the mean of ẑ; λ_1..λ_d its eigenvalues;
     the statistic is (1/d) Σ_j (λ_j − λ̄)². It is 0 when the energy of the normalised features is spread
-    evenly over all d directions and grows as it concentrates in few of them. (The paper's wording,
-    "variance of the feature eigen-vectors (normalized)", names no formula; this is the reading used.)
+    evenly over all d directions and grows as it concentrates in few of them. Dominated by the spread of
+    the class centres (between-class structure), not by the residuals that the SC loss acts on.
     """
-    unit = z.double() / z.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
-    centred = unit - unit.mean(dim=0)
-    cov = centred.T @ centred / (unit.shape[0] - 1)
-    eigenvalues = torch.linalg.eigvalsh(cov)
-    return eigenvalues.var(unbiased=False).item()
+    unit = _unit(z)
+    return _eigenvalue_spread(unit - unit.mean(dim=0))
+
+
+def sc_eigenvalue_variance(z: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> float:
+    """Table 5, ``sc_matrix`` column: variance of the eigenvalues of the SC loss's own matrix.
+
+    R = ẑ − a_y (each normalised feature minus the centre of its class, rows of ``centres``);
+    C = RᵀR/(N−1), the matrix POD's self-correlation term is built from (no mean subtraction);
+    statistic (1/d) Σ_j (λ_j − λ̄)² = ‖C‖²_F/d − (tr C/d)². SC penalises C's off-diagonal entries, which
+    lowers Σ_j λ_j² = ‖C‖²_F for a given diagonal, so POD should score below NaC here.
+    """
+    return _eigenvalue_spread(_unit(z) - centres.double()[labels])
 
 
 GDA_COVARIANCES = ("per_class", "shared")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from podexp.analysis.stats import (GaussianDiscriminant, accuracy, eigenvalue_variance,
-                                   ledoit_wolf_intensity, norm_split_accuracy)
+                                   ledoit_wolf_intensity, norm_split_accuracy, sc_eigenvalue_variance)
 
 
 def test_norm_split_accuracy_counts_each_side_by_hand():
@@ -47,6 +47,38 @@ def test_eigenvalue_variance_against_numpy_on_random_data():
     unit = zd / np.linalg.norm(zd, axis=1, keepdims=True)
     expected = np.var(np.linalg.eigvalsh(np.cov(unit, rowvar=False)))
     assert eigenvalue_variance(z) == pytest.approx(expected, rel=1e-9)
+
+
+CENTRES_2D = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+
+
+def test_sc_eigenvalue_variance_by_hand():
+    # ẑ = (0, 1), (0, -1), (1, 0) with labels 0, 1, 0 -> R = (-1, 1), (1, -1), (0, 0)
+    # C = RᵀR/(3-1) = [[1, -1], [-1, 1]]: eigenvalues 0 and 2, variance 1
+    z = torch.tensor([[0.0, 3.0], [0.0, -0.5], [2.0, 0.0]])
+    assert sc_eigenvalue_variance(z, torch.tensor([0, 1, 0]), CENTRES_2D) == pytest.approx(1.0, rel=1e-12)
+    # the centred-covariance reading of the same features: mean (1/3, 0); C = diag(1/3, 1) -> var 1/9
+    assert eigenvalue_variance(z) == pytest.approx(1 / 9, rel=1e-12)
+
+
+def test_sc_eigenvalue_variance_is_zero_on_the_centres_and_for_isotropic_residuals():
+    on_centres = torch.tensor([[2.0, 0.0], [-5.0, 0.0], [0.5, 0.0]])
+    assert sc_eigenvalue_variance(on_centres, torch.tensor([0, 1, 0]), CENTRES_2D) == 0.0
+    # zero centres, so R = ẑ = ±e_1, ±e_2, ±e_3: C = (2/5)·I, three equal eigenvalues
+    centres = torch.zeros(2, 3)
+    z = torch.tensor([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+    assert sc_eigenvalue_variance(z, torch.tensor([0, 1, 0, 1, 0, 1]), centres) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_sc_eigenvalue_variance_against_numpy_on_random_data():
+    gen = np.random.default_rng(3)
+    z, labels = gen.normal(size=(50, 4)), gen.integers(0, 3, size=50)
+    centres = gen.normal(size=(3, 4))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    r = z / np.linalg.norm(z, axis=1, keepdims=True) - centres[labels]
+    expected = np.var(np.linalg.eigvalsh(r.T @ r / 49))
+    got = sc_eigenvalue_variance(torch.tensor(z), torch.tensor(labels), torch.tensor(centres))
+    assert got == pytest.approx(expected, rel=1e-10)
 
 
 def _numpy_log_joint(z, means, covs, priors):
