@@ -23,6 +23,8 @@ from podexp.errors import PodexpError
 
 
 def main(argv=None) -> int:
+    from podexp.analysis.build import add_options, options_from   # Table 9's options; loads torch
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", type=Path, nargs="*",
                         help="sweep folder(s) (outputs/multirun/<name>/<time>)")
@@ -31,20 +33,15 @@ def main(argv=None) -> int:
                         help="with --item: outputs go to REPORTS/<item>/ (default reports)")
     parser.add_argument("--check", type=float, metavar="TOL",
                         help="with --item: exit 1 if a cell is missing or off the paper by > TOL points")
-    parser.add_argument("--gda-covariance", choices=["shared", "per_class"], default="shared",
-                        help="Table 9: GDA covariance (default shared)")
-    parser.add_argument("--gda-shrinkage", type=float, default=0.1,
-                        help="Table 9: shrinkage of the GDA covariance towards a scaled identity")
+    add_options(parser)
     args = parser.parse_args(argv)
     if args.item is None and len(args.sweeps) != 1:
         parser.error("pass exactly one sweep folder, or --item ITEM with its sweep folders")
     try:
         if args.item is not None:
-            from podexp.analysis.build import Options   # torch and matplotlib: only for the paper items
             from podexp.analysis.report import build_item
 
-            return build_item(args.item, args.sweeps, args.reports, args.check,
-                              Options(args.gda_covariance, args.gda_shrinkage))
+            return build_item(args.item, args.sweeps, args.reports, args.check, options_from(args))
         print(write_summary(args.sweeps[0]), end="")
         print(f"\n(written to {args.sweeps[0] / 'summary.md'} and summary.csv)")
         return 0

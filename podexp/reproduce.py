@@ -4,6 +4,7 @@
     python scripts/reproduce.py table4 -- logger=wandb    # extra overrides go to every job
     python scripts/reproduce.py table1 --from outputs/multirun/table4/<time>   # reuse runs, no training
     python scripts/reproduce.py all --smoke               # every item on tiny data (make tables-smoke)
+    python scripts/reproduce.py table9 --gda-covariance shared   # Table 9 with one pooled GDA covariance
 
 Each item names experiment configs (``configs/experiment/<name>.yaml``) whose ``hydra.sweeper.params``
 pin the paper's runs. The driver passes those parameters on the command line, dropping the values
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from podexp.analysis.build import add_options, options_from
 from podexp.analysis.items import GROUP_KEYS, ITEMS, get_item
 from podexp.analysis.report import build_item
 from podexp.defaults import config_file
@@ -141,6 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--from", dest="sweeps", type=Path, nargs="+", metavar="SWEEP",
                         help="build from these finished sweeps instead of launching runs")
     parser.add_argument("--check", type=float, metavar="TOL", help="exit 1 if a cell is off by > TOL")
+    add_options(parser)
     parser.usage = "%(prog)s ITEM [ITEM ...] [options] [-- HYDRA_OVERRIDE ...]"
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -154,7 +157,8 @@ def main(argv=None) -> int:
             get_item(name)
         for name in names:
             sweeps = args.sweeps if args.sweeps else launch(name, args.smoke, sweep_root.resolve(), extra)
-            status = max(status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check))
+            status = max(status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check,
+                                             options_from(args)))
     except PodexpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,11 +1,12 @@
 import math
+import re
 
 import pytest
 import torch
 
 from podexp import pedcc
 from podexp.errors import ConfigError
-from podexp.pedcc import check_pedcc, make_pedcc
+from podexp.pedcc import check_pedcc, iterative_pedcc, make_pedcc, min_pairwise_angle
 
 
 def _pairwise_cos(a):
@@ -83,3 +84,67 @@ def test_regular_simplex_angle_for_three_classes():
     a = make_pedcc(3, 2, use_cache=False).double()
     angles = torch.arccos((a @ a.T).clamp(-1, 1))
     assert torch.allclose(angles[0, 1], torch.tensor(2 * math.pi / 3, dtype=torch.float64), atol=1e-6)
+
+
+def _circle_gaps_deg(points):
+    angles = torch.sort(torch.rad2deg(torch.atan2(points[:, 1].double(), points[:, 0].double()))).values
+    return torch.diff(torch.cat([angles, angles[:1] + 360.0]))
+
+
+def test_iterative_five_points_on_a_circle_are_72_degrees_apart():
+    gaps = _circle_gaps_deg(make_pedcc(5, 2, "iterative", use_cache=False))
+    assert (gaps - 72.0).abs().max() < 0.5, gaps
+
+
+def test_iterative_twelve_points_in_3d_form_the_icosahedron():
+    icosahedron = math.degrees(math.atan(2.0))                  # 63.43°: angle between adjacent vertices
+    assert abs(min_pairwise_angle(make_pedcc(12, 3, "iterative", use_cache=False)) - icosahedron) < 0.5
+
+
+def test_iterative_is_deterministic_per_seed():
+    assert torch.equal(make_pedcc(12, 3, "iterative", seed=4, use_cache=False),
+                       make_pedcc(12, 3, "iterative", seed=4, use_cache=False))
+
+
+@pytest.mark.parametrize("k,d", [(3, 2), (5, 4), (5, 8), (769, 768)])
+def test_auto_with_k_at_most_d_plus_one_is_the_exact_simplex(k, d):
+    a = make_pedcc(k, d, "auto", use_cache=False)
+    assert check_pedcc(a, "simplex") is None                    # every cosine -1/(K-1) to 1e-5
+    assert min_pairwise_angle(a) == pytest.approx(math.degrees(math.acos(-1.0 / (k - 1))), abs=1e-3)
+
+
+def test_iterative_stops_when_the_angle_stops_growing_and_says_so(caplog):
+    with caplog.at_level("INFO", logger="podexp.pedcc"):
+        iterative_pedcc(5, 2, seed=0)
+    assert "converged after" in caplog.text and "72.000°" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="podexp.pedcc"):
+        capped = iterative_pedcc(5, 2, seed=2, max_iterations=30)
+    assert "cap of 30 iterations" in caplog.text
+    assert f"{min_pairwise_angle(capped):.3f}°" in caplog.text   # the best configuration seen is returned
+
+
+def test_centres_cached_by_the_old_iterative_algorithm_are_not_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODEXP_CACHE", str(tmp_path))
+    old = torch.nn.functional.normalize(torch.randn(5, 2, dtype=torch.float64), dim=1)
+    pedcc.cache_dir().mkdir(parents=True)
+    torch.save(old, pedcc.cache_dir() / "iterative_K5_d2_seed0.pt")      # the file name before v2
+    fresh = make_pedcc(5, 2, "iterative")
+    assert (_circle_gaps_deg(fresh) - 72.0).abs().max() < 0.5
+    assert (pedcc.cache_dir() / f"iterative-v{pedcc.ITERATIVE_VERSION}_K5_d2_seed0.pt").exists()
+
+
+# Before the fix (commit 807fe7f: velocity step scaled by 0.01 twice, a fixed 200 iterations) the
+# iterative PEDCC of K=1000, d=768, seed 0 had a minimum pairwise angle of 83.917° (measured with
+# min_pairwise_angle on that commit's iterative_pedcc(1000, 768, seed=0)).
+OLD_ALGORITHM_MIN_ANGLE_K1000_D768 = 83.917
+
+
+@pytest.mark.slow
+def test_iterative_for_vit_on_imagenet_1000_reports_its_angle_and_beats_the_old_algorithm(caplog):
+    with caplog.at_level("INFO", logger="podexp.pedcc"):
+        centres = make_pedcc(1000, 768, "auto", use_cache=False)
+    angle = min_pairwise_angle(centres)
+    logged = re.search(r"minimum pairwise angle ([0-9.]+)°", caplog.text)
+    assert logged and float(logged.group(1)) == pytest.approx(angle, abs=2e-3)
+    assert angle > OLD_ALGORITHM_MIN_ANGLE_K1000_D768

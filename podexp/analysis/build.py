@@ -6,6 +6,7 @@ What a table cell holds is a measure of one job, by name (``Item.measure``): ``M
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from podexp.analysis import curves, figures
 from podexp.analysis.features import extract_features
 from podexp.analysis.items import Item
 from podexp.analysis.runs import Job, same_value
-from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
+from podexp.analysis.stats import (GDA_COVARIANCES, LEDOIT_WOLF, GaussianDiscriminant, accuracy,
+                                   eigenvalue_variance, norm_split_accuracy, sc_eigenvalue_variance)
 from podexp.analysis.tables import Table, add_value, new_table
 from podexp.defaults import CONFIG_DIR
 from podexp.registry import Registry
@@ -24,9 +26,37 @@ from podexp.registry import Registry
 
 @dataclass
 class Options:
-    gda_covariance: str = "shared"
-    gda_shrinkage: float = 0.1
+    gda_covariance: str = "per_class"
+    gda_shrinkage: float | str = LEDOIT_WOLF
     device: str = "cpu"
+
+
+def shrinkage_value(text: str) -> float | str:
+    """``--gda-shrinkage``: ``ledoit_wolf`` or a number in [0, 1]."""
+    if text == LEDOIT_WOLF:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"use '{LEDOIT_WOLF}' or a number in [0, 1], not {text!r}")
+    return value
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The table builder's options (Table 9's GDA), shared by ``podexp.aggregate`` and the reproduce driver."""
+    parser.add_argument("--gda-covariance", choices=GDA_COVARIANCES, default=Options.gda_covariance,
+                        help=f"Table 9: one GDA covariance per class or one pooled by all classes "
+                             f"(default {Options.gda_covariance})")
+    parser.add_argument("--gda-shrinkage", type=shrinkage_value, default=Options.gda_shrinkage,
+                        help=f"Table 9: weight of the GDA covariance's shrinkage towards a scaled identity, "
+                             f"'{LEDOIT_WOLF}' (estimated per covariance) or a number in [0, 1] "
+                             f"(default {Options.gda_shrinkage})")
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(args.gda_covariance, args.gda_shrinkage)
 
 
 def selected(item: Item, jobs: list[Job]) -> list[Job]:
@@ -57,7 +87,11 @@ def norm_split(item: Item, job: Job, columns: list[str], options: Options) -> di
 
 @MEASURES.register("eigen_variance")
 def eigen_variance(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float]:
-    return {columns[0]: eigenvalue_variance(extract_features(job.path, options.device).test_z)}
+    """Table 5's two readings: the eigenvalue variance of the latent features' covariance, and that of
+    SC's own matrix C = RᵀR/(N−1), R = ẑ − a_y (docs/reproduce.md)."""
+    features = extract_features(job.path, options.device)
+    return {"feature_cov": eigenvalue_variance(features.test_z),
+            "sc_matrix": sc_eigenvalue_variance(features.test_z, features.test_y, features.centres)}
 
 
 @MEASURES.register("cosine_vs_gda")

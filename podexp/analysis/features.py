@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from podexp.compose import build_components
 from podexp.data.loaders import TensorLoader
 from podexp.errors import PodexpError
+from podexp.pedcc import make_pedcc
 
 
 @dataclass
@@ -20,6 +21,7 @@ class RunFeatures:
     test_z: torch.Tensor
     test_y: torch.Tensor
     test_pred: torch.Tensor    # the loss's own margin-free prediction on the test split
+    centres: torch.Tensor      # (K, d) the run's PEDCC (see reference_centres)
 
 
 def _unaugmented(loader):
@@ -61,10 +63,20 @@ def load_run(run_dir: Path, device: str | torch.device = "cpu"):
     return cfg, loaders, model, loss
 
 
+def reference_centres(loss) -> torch.Tensor:
+    """The PEDCC a run's features are measured against: the loss's own fixed ``pedcc`` buffer (as trained
+    and checkpointed), or, for a loss without one (softmax, center, the margin losses, ...), a PEDCC
+    built for the run's K and d with the PEDCC losses' defaults (``make_pedcc(K, d, "auto")``, seed 0)."""
+    pedcc = getattr(loss, "pedcc", None)
+    if isinstance(pedcc, torch.Tensor):
+        return pedcc.detach().float().cpu()
+    return make_pedcc(loss.num_classes, loss.latent_dim, "auto")
+
+
 def extract_features(run_dir: Path, device: str | torch.device = "cpu") -> RunFeatures:
-    """Latent z and labels of the train and test splits of the run in ``run_dir``."""
+    """Latent z and labels of the train and test splits of the run in ``run_dir``, and its PEDCC."""
     _, loaders, model, loss = load_run(run_dir, device)
     train_z, train_y = _encode(model, _unaugmented(loaders.train))
     test_z, test_y = _encode(model, loaders.test)
     test_pred = loss.predict(test_z.to(device)).argmax(1).cpu()
-    return RunFeatures(train_z, train_y, test_z, test_y, test_pred)
+    return RunFeatures(train_z, train_y, test_z, test_y, test_pred, reference_centres(loss))

@@ -1,5 +1,5 @@
-"""Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spread of the normalised
-features' covariance (Table 5) and Gaussian discriminant analysis (Table 9)."""
+"""Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spreads of the normalised
+features' covariance and of the SC loss's matrix (Table 5) and Gaussian discriminant analysis (Table 9)."""
 from __future__ import annotations
 
 import math
@@ -21,40 +21,85 @@ def norm_split_accuracy(z: torch.Tensor, labels: torch.Tensor, pred: torch.Tenso
     return {"low_norm": acc(low), "high_norm": acc(~low)}
 
 
+def _eigenvalue_spread(rows: torch.Tensor) -> float:
+    """Population variance (1/d) Σ_j (λ_j − λ̄)² of the eigenvalues of RᵀR/(N−1), R = ``rows`` (N x d)."""
+    matrix = rows.T @ rows / (rows.shape[0] - 1)
+    return torch.linalg.eigvalsh(matrix).var(unbiased=False).item()
+
+
+def _unit(z: torch.Tensor) -> torch.Tensor:
+    return z.double() / z.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 def eigenvalue_variance(z: torch.Tensor) -> float:
-    """The Table 5 statistic: population variance of the eigenvalues of the covariance of ẑ = z/‖z‖.
+    """Table 5, ``feature_cov`` column: variance of the eigenvalues of the covariance of ẑ = z/‖z‖.
 
     C = (1/(N−1)) Σ_i (ẑ_i − m)(ẑ_i − m)ᵀ with m the mean of ẑ; λ_1..λ_d its eigenvalues;
     the statistic is (1/d) Σ_j (λ_j − λ̄)². It is 0 when the energy of the normalised features is spread
-    evenly over all d directions and grows as it concentrates in few of them. (The paper's wording,
-    "variance of the feature eigen-vectors (normalized)", names no formula; this is the reading used.)
+    evenly over all d directions and grows as it concentrates in few of them. Dominated by the spread of
+    the class centres (between-class structure), not by the residuals that the SC loss acts on.
     """
-    unit = z.double() / z.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
-    centred = unit - unit.mean(dim=0)
-    cov = centred.T @ centred / (unit.shape[0] - 1)
-    eigenvalues = torch.linalg.eigvalsh(cov)
-    return eigenvalues.var(unbiased=False).item()
+    unit = _unit(z)
+    return _eigenvalue_spread(unit - unit.mean(dim=0))
+
+
+def sc_eigenvalue_variance(z: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> float:
+    """Table 5, ``sc_matrix`` column: variance of the eigenvalues of the SC loss's own matrix.
+
+    R = ẑ − a_y (each normalised feature minus the centre of its class, rows of ``centres``);
+    C = RᵀR/(N−1), the matrix POD's self-correlation term is built from (no mean subtraction);
+    statistic (1/d) Σ_j (λ_j − λ̄)² = ‖C‖²_F/d − (tr C/d)². SC penalises C's off-diagonal entries, which
+    lowers Σ_j λ_j² = ‖C‖²_F for a given diagonal, so POD should score below NaC here.
+    """
+    return _eigenvalue_spread(_unit(z) - centres.double()[labels])
+
+
+GDA_COVARIANCES = ("per_class", "shared")
+LEDOIT_WOLF = "ledoit_wolf"
+
+
+def ledoit_wolf_intensity(centred: torch.Tensor) -> float:
+    """Ledoit & Wolf's (2004) shrinkage weight ρ towards (tr S/d)·I for the rows of ``centred`` (n x d).
+
+    S = XᵀX/n, m = tr S/d; ρ = min(b², δ²)/δ² with δ² = ‖S − m I‖²_F (how far S is from the target) and
+    b² = (1/n²) Σ_k ‖x_k x_kᵀ − S‖²_F = (Σ_k ‖x_k‖⁴ − n‖S‖²_F)/n² (how noisy S is). The weight minimises
+    the expected squared Frobenius error of (1 − ρ)S + ρ m I; it tends to 1 when n ≪ d and to 0 as n
+    grows. ρ = 1 when S already is a multiple of I (shrinking then changes nothing).
+    """
+    n = centred.shape[0]
+    sample = centred.T @ centred / n
+    scale = sample.diagonal().mean()
+    distance = (sample - scale * torch.eye(sample.shape[0], dtype=sample.dtype)).pow(2).sum()
+    noise = (centred.pow(2).sum(1).pow(2).sum() - n * sample.pow(2).sum()) / n ** 2
+    if distance <= 0:
+        return 1.0
+    return (torch.minimum(noise, distance) / distance).item()
 
 
 class GaussianDiscriminant:
-    """Gaussian discriminant analysis on latent features (METHOD §3, Table 9).
+    """Gaussian discriminant analysis on latent features (the paper's Table 9).
 
-    One Gaussian per class: class mean μ_k, covariance Σ (``shared``: pooled within-class) or Σ_k
-    (``per_class``), shrunk towards (tr Σ / d)·I by ``shrinkage`` so it is invertible; prior π_k = class
+    One Gaussian per class: class mean μ_k and covariance Σ_k (``per_class``, the default, as the paper
+    describes it) or one pooled within-class covariance Σ (``shared``); each shrunk towards (tr Σ/d)·I,
+    (1 − ρ)Σ + ρ(tr Σ/d)·I, so it is invertible. ``shrinkage``: ``ledoit_wolf`` (ρ estimated from the
+    class's own residuals, :func:`ledoit_wolf_intensity`) or a fixed ρ in [0, 1]. Prior π_k = class
     frequency. Predicts argmax_k log N(z; μ_k, Σ_k) + log π_k.
     """
 
-    def __init__(self, covariance: str = "shared", shrinkage: float = 0.1):
-        if covariance not in ("shared", "per_class"):
-            raise ValueError(f"covariance must be 'shared' or 'per_class'; got {covariance!r}")
-        if not 0.0 <= shrinkage <= 1.0:
-            raise ValueError(f"shrinkage must lie in [0, 1]; got {shrinkage}")
+    def __init__(self, covariance: str = "per_class", shrinkage: float | str = LEDOIT_WOLF):
+        if covariance not in GDA_COVARIANCES:
+            raise ValueError(f"covariance must be one of {', '.join(GDA_COVARIANCES)}; got {covariance!r}")
+        if shrinkage != LEDOIT_WOLF and not (isinstance(shrinkage, (int, float)) and 0.0 <= shrinkage <= 1.0):
+            raise ValueError(f"shrinkage must be '{LEDOIT_WOLF}' or a number in [0, 1]; got {shrinkage!r}")
         self.covariance, self.shrinkage = covariance, shrinkage
 
-    def _shrunk(self, cov: torch.Tensor) -> torch.Tensor:
+    def _shrunk(self, residual: torch.Tensor, dof: int) -> torch.Tensor:
+        """The shrunk covariance of ``residual`` (rows: samples minus their class mean), divided by ``dof``."""
+        cov = residual.T @ residual / max(dof, 1)
+        rho = ledoit_wolf_intensity(residual) if self.shrinkage == LEDOIT_WOLF else float(self.shrinkage)
         d = cov.shape[0]
         target = torch.eye(d, dtype=cov.dtype) * (cov.diagonal().sum() / d).clamp_min(1e-12)
-        return (1 - self.shrinkage) * cov + self.shrinkage * target
+        return (1 - rho) * cov + rho * target
 
     def fit(self, z: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None):
         z = z.double()
@@ -68,12 +113,10 @@ class GaussianDiscriminant:
         self.log_prior = (counts / counts.sum()).log()
         residual = z - self.means[labels]
         if self.covariance == "shared":
-            covs = [self._shrunk(residual.T @ residual / max(len(z) - k, 1))]
+            covs = [self._shrunk(residual, len(z) - k)]
         else:
-            covs = [self._shrunk(residual[labels == c].T @ residual[labels == c]
-                                 / max(int(counts[c]) - 1, 1)) if counts[c] else torch.eye(z.shape[1],
-                                                                                           dtype=z.dtype)
-                    for c in range(k)]
+            covs = [self._shrunk(residual[labels == c], int(counts[c]) - 1) if counts[c]
+                    else torch.eye(z.shape[1], dtype=z.dtype) for c in range(k)]
         self.chols = [torch.linalg.cholesky(cov) for cov in covs]
         return self
 

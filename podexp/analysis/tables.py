@@ -50,11 +50,12 @@ class Table:
 
 
 def new_table(item: Item, row_header: str) -> Table:
-    """An empty table with the paper's rows, columns and numbers (every cell 'missing' until filled)."""
+    """An empty table with the paper's rows, columns and numbers (every cell 'missing' until filled;
+    a column the paper has no number for holds ``null`` in paper_results.yaml)."""
     spec = paper_results()[item.name]
     rows = [str(r) for r in spec["rows"]]
     columns = [str(c) for c in spec["columns"]]
-    cells = {(row, col): Cell(paper=float(value))
+    cells = {(row, col): Cell(paper=None if value is None else float(value))
              for row, values in zip(rows, spec["rows"].values()) for col, value in zip(columns, values)}
     return Table(item, spec["caption"], row_header, rows, columns, cells)
 

@@ -1,13 +1,16 @@
 """Features of a finished run (config.yaml + last.pt) and the measures built on them."""
+import numpy as np
 import pytest
 import torch
 from helpers import FAST, train_in_process
 
 from podexp.analysis.build import build_table
-from podexp.analysis.features import extract_features, load_run
+from podexp.analysis.features import extract_features, load_run, reference_centres
 from podexp.analysis.items import ITEMS
 from podexp.analysis.runs import find_jobs
 from podexp.errors import PodexpError
+from podexp.losses import build
+from podexp.pedcc import make_pedcc
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,22 @@ def test_table9_cosine_column_equals_the_runs_accuracy(pod_run):
     assert table.cell("synthetic", "cosine").values == [pytest.approx(result["final_test_acc"])]
     gda = table.cell("synthetic", "gda").values
     assert len(gda) == 1 and 0.0 <= gda[0] <= 100.0
+
+
+def test_table5_measures_both_readings_against_the_runs_pedcc(pod_run, features):
+    out, _ = pod_run
+    _, _, _, loss = load_run(out)
+    assert torch.equal(features.centres, loss.pedcc)
+    z = features.test_z.double().numpy()
+    r = z / np.linalg.norm(z, axis=1, keepdims=True) - loss.pedcc.double().numpy()[features.test_y.numpy()]
+    table = build_table(ITEMS["table5"], find_jobs([out.parent]))
+    assert table.cell("pod", "sc_matrix").values == [pytest.approx(np.var(np.linalg.eigvalsh(r.T @ r / (len(r) - 1))))]
+    assert len(table.cell("pod", "feature_cov").values) == 1
+
+
+def test_a_loss_without_pedcc_is_measured_against_one_built_for_its_k_and_d():
+    softmax = build("softmax", num_classes=7, latent_dim=12)
+    assert torch.equal(reference_centres(softmax), make_pedcc(7, 12, "auto"))
 
 
 def test_a_folder_without_checkpoint_is_a_clear_error(tmp_path):

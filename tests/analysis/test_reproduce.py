@@ -86,3 +86,17 @@ def test_build_from_finished_sweeps_without_training(tmp_path, fake_job, capsys)
 
 def test_table3_matches_the_dataset_configs(tmp_path):
     assert reproduce.main(["table3", "--reports", str(tmp_path), "--check", "0"]) == 0
+
+
+def test_gda_options_reach_the_table_builder(tmp_path, monkeypatch):
+    import podexp.aggregate
+
+    seen = []
+    monkeypatch.setattr(podexp.aggregate, "build_item",
+                        lambda name, sweeps, reports, check, options: seen.append(options) or 0)
+    assert reproduce.main(["table9", "--from", str(tmp_path)]) == 0
+    assert reproduce.main(["table9", "--from", str(tmp_path), "--gda-covariance", "shared",
+                           "--gda-shrinkage", "0.1"]) == 0
+    assert [(o.gda_covariance, o.gda_shrinkage) for o in seen] == [("per_class", "ledoit_wolf"), ("shared", 0.1)]
+    with pytest.raises(SystemExit):
+        reproduce.main(["table9", "--from", str(tmp_path), "--gda-shrinkage", "2"])

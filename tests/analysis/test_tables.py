@@ -52,10 +52,19 @@ def test_markdown_marks_missing_bold_best_and_difference(table4_sweep):
 
 def test_lower_is_better_items_bold_the_smallest():
     table = tables.new_table(ITEMS["table5"], "loss")
-    tables.add_value(table, "nac", "variance", 2e-8)
-    tables.add_value(table, "pod", "variance", 1e-8)
-    assert table.best() == {("pod", "variance")}
+    tables.add_value(table, "nac", "sc_matrix", 2e-8)
+    tables.add_value(table, "pod", "sc_matrix", 1e-8)
+    assert table.best() == {("pod", "sc_matrix")}
     assert "**1e-08 ± 0 (n=1)**" in tables.markdown(table)
+
+
+def test_table5_carries_the_papers_number_in_the_sc_column_only():
+    table = tables.new_table(ITEMS["table5"], "loss")
+    assert table.columns == ["feature_cov", "sc_matrix"]
+    assert [table.cell(row, "sc_matrix").paper for row in ("nac", "pod")] == [1.82e-8, 1.53e-8]
+    assert table.cell("pod", "feature_cov").paper is None
+    pod_line = next(line for line in tables.markdown(table).splitlines() if line.startswith("| pod |"))
+    assert "| missing | — | — | missing | 1.53e-08 | — |" in pod_line
 
 
 def test_csv_and_latex(table4_sweep):

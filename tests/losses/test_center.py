@@ -3,6 +3,7 @@ import pytest
 import torch
 from numpy_reference import cross_entropy, np64
 
+from podexp.errors import ConfigError
 from podexp.losses import build
 
 K, D, B = 3, 4, 6
@@ -35,20 +36,46 @@ def test_centres_have_their_own_group_with_lr_alpha_and_no_weight_decay():
     assert "centres" in loss.state_dict()
 
 
-def test_sgd_step_moves_centres_by_alpha_times_wen_update():
-    """Wen et al. Algorithm 1: c_j <- c_j - alpha * (1/B) sum_{i: y_i = j} (c_j - z_i), independent of lambda."""
-    loss = make(lam=0.003, alpha=0.5)
-    z, y = torch.randn(B, D), torch.tensor([0, 0, 1, 1, 1, 0])
-    before, zn = np64(loss.centres), np64(z)
+def one_sgd_step(loss, z, y):
     optimizer = torch.optim.SGD(loss.param_groups(lr=0.1), lr=0.1, momentum=0.9, weight_decay=5e-4)
     loss(z, y).backward()
     optimizer.step()
+
+
+def test_default_step_is_wens_algorithm_1():
+    """Wen et al. eq. 4 / Algorithm 1: c_j <- c_j - alpha * sum_{i: y_i = j} (c_j - z_i) / (1 + n_j),
+    independent of lambda; n_j = number of class-j samples in the batch."""
+    loss = make(lam=0.003, alpha=0.5)
+    assert loss.center_update == "wen"
+    z, y = torch.randn(B, D), torch.tensor([0, 1, 1, 1, 1, 0])    # n = (2, 4, 0)
+    before, zn, labels = np64(loss.centres), np64(z), y.numpy()
+    one_sgd_step(loss, z, y)
     expected = before.copy()
     for j in range(K):
-        members = [i for i in range(B) if y[i] == j]
-        expected[j] -= 0.5 * sum((before[j] - zn[i] for i in members), np.zeros(D)) / B
+        members = labels == j
+        expected[j] -= 0.5 * (before[j] - zn[members]).sum(axis=0) / (1 + members.sum())
     np.testing.assert_allclose(np64(loss.centres), expected, rtol=1e-5, atol=1e-6)
     assert np.array_equal(np64(loss.centres)[2], before[2])        # class 2 absent: unmoved
+
+
+def test_batch_mean_option_moves_centres_by_sum_over_b():
+    """The 1/B port: c_j <- c_j - alpha * (1/B) sum_{i: y_i = j} (c_j - z_i)."""
+    torch.manual_seed(3)
+    loss = build("center", num_classes=K, latent_dim=D, lam=0.003, alpha=0.5, center_update="batch_mean")
+    with torch.no_grad():
+        loss.centres.copy_(torch.randn(K, D))
+    z, y = torch.randn(B, D), torch.tensor([0, 1, 1, 1, 1, 0])
+    before, zn, labels = np64(loss.centres), np64(z), y.numpy()
+    one_sgd_step(loss, z, y)
+    expected = before.copy()
+    for j in range(K):
+        expected[j] -= 0.5 * (before[j] - zn[labels == j]).sum(axis=0) / B
+    np.testing.assert_allclose(np64(loss.centres), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_center_update_is_a_config_error():
+    with pytest.raises(ConfigError, match="wen, batch_mean"):
+        build("center", num_classes=K, latent_dim=D, center_update="mean")
 
 
 def test_gradient_wrt_z_carries_lambda():

@@ -108,7 +108,7 @@ def test_pedcc_falls_back_to_the_iterative_generator_when_k_exceeds_d_plus_1(cap
         assert resolve_method(1000, 768, "auto") == "iterative"
     assert "K=1000 classes > d+1=769" in caplog.text
     assert resolve_method(769, 768, "auto") == "simplex"
-    centres = iterative_pedcc(1000, 768, iterations=2)       # the full-size geometry, few iterations
+    centres = iterative_pedcc(1000, 768, max_iterations=2)   # the full-size geometry, few iterations
     assert centres.shape == (1000, 768)
     assert torch.allclose(centres.norm(dim=1), torch.ones(1000, dtype=torch.float64))
     from podexp.losses import build as build_loss
