@@ -1,14 +1,17 @@
 """Properties every loss shares: finite values and gradients at cos theta = +-1 and under bf16
 autocast, and ``predict`` giving (B, K) margin-free scores."""
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from torch import nn
 
-from podexp.losses import available, build
+from podexp.losses import available, build, hyperparameters
 
 K, D, B = 5, 8, 6
-ALL = ["softmax", "center", "am_softmax", "arcface", "cm", "cot", "pedcc_loss", "cosine", "nac",
-       "pod", "lsoftmax", "wsoftmax"]
+ALL = available()        # every registered loss, so a newly registered one is tested here automatically
+LOSS_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "loss"
 
 
 def class_directions(loss):
@@ -16,8 +19,20 @@ def class_directions(loss):
     return (loss.pedcc if hasattr(loss, "pedcc") else loss.weight).detach()
 
 
-def test_every_loss_is_registered():
-    assert set(ALL) <= set(available())
+def test_registered_losses_and_loss_configs_match():
+    """Each registered loss is selectable as ``loss=<name>`` and each config names a registered loss."""
+    configs = {path.stem: yaml.safe_load(path.read_text()) for path in LOSS_CONFIGS.glob("*.yaml")}
+    assert set(configs) == set(ALL)
+    for stem, config in configs.items():
+        assert config["name"] == stem
+        assert set(config) - {"name"} <= set(hyperparameters(stem))
+
+
+def test_the_papers_losses_are_all_registered():
+    """The ten losses of the paper's Table 4 plus L-Softmax and W-Softmax (docs/method.md §4)."""
+    table4 = yaml.safe_load((LOSS_CONFIGS.parent / "experiment" / "table4.yaml").read_text())
+    paper = set(table4["hydra"]["sweeper"]["params"]["loss"].split(",")) | {"lsoftmax", "wsoftmax"}
+    assert len(paper) == 12 and paper <= set(ALL)
 
 
 @pytest.mark.parametrize("name", ALL)
