@@ -43,6 +43,15 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
         assert record["step_profile"][side]["ops_per_step"] >= 20   # conv/bn/relu forward and backward at least
 
 
+@needs_cpp_compiler
+def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
+    report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
+    assert _positive(report["backbones"][0]["ms_per_step"]["podexp_compile_default"])
+    parts = bench.main([*TINY, "--breakdown"])["small_cnn"]
+    assert set(parts) == {"loader", "forward_backward", "forward_backward_sgd", "train_step"}
+    assert all(_positive(v) for v in parts.values())
+
+
 class FakeClock:
     """Stands in for ``time.perf_counter``: time moves only when a fake runner "runs"."""
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from podexp.analysis.stats import (GaussianDiscriminant, accuracy, eigenvalue_variance,
-                                   norm_split_accuracy)
+from podexp.analysis.stats import GaussianDiscriminant, accuracy, eigenvalue_variance, norm_split_accuracy
 
 
 def test_norm_split_accuracy_counts_each_side_by_hand():
