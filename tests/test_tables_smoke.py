@@ -27,8 +27,10 @@ CONFIG_VALUE = re.compile(rf"^{NUMBER}$|^missing$")     # Table 3: the config's 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tables_smoke.json"
 # The CSVs hold 6 significant digits; 1e-3 relative covers that rounding and float differences between
 # torch builds and thread counts, while any real change (one test image more or less right is 2 points
-# on the smoke's 50-image test sets) is far outside it.
+# on the smoke's 50-image test sets) is far outside it. Fig. 6 plots raw trained 2-d features, which
+# amplify float differences (AM-Softmax's moved 0.16 % between 1 and 2 CPU threads): 2e-2 there.
 REL_TOL, ABS_TOL = 1e-3, 1e-12
+ITEM_REL_TOL = {"fig6": 2e-2}
 FULL_ROWS = 40            # a figure CSV up to this many rows is kept whole, a longer one summarised
 REGENERATE = ("If the change is intended, rewrite the golden file with `make golden` "
               "(PODEXP_UPDATE_GOLDEN=1 python -m pytest tests/test_tables_smoke.py) and commit it.")
@@ -120,20 +122,21 @@ def report_numbers(reports: Path) -> dict[str, dict]:
             **{item: _figure_numbers(reports / item / f"{item}.csv") for item in FIGURES}}
 
 
-def differences(expected, actual, where: str = "") -> list[str]:
+def differences(expected, actual, where: str = "", rel_tol: float = REL_TOL) -> list[str]:
     """One line per number (or key) that differs beyond the tolerance."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         lines = [f"{where}/{key}: missing now" for key in expected.keys() - actual.keys()]
         lines += [f"{where}/{key}: new (not in the golden file)" for key in actual.keys() - expected.keys()]
         for key in sorted(expected.keys() & actual.keys()):
-            lines += differences(expected[key], actual[key], f"{where}/{key}")
+            lines += differences(expected[key], actual[key], f"{where}/{key}", ITEM_REL_TOL.get(key, rel_tol))
         return lines
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{where}: {len(actual)} entries, golden {len(expected)}"]
-        return [line for i, (e, a) in enumerate(zip(expected, actual)) for line in differences(e, a, f"{where}[{i}]")]
+        return [line for i, (e, a) in enumerate(zip(expected, actual))
+                for line in differences(e, a, f"{where}[{i}]", rel_tol)]
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        if math.isclose(actual, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+        if math.isclose(actual, expected, rel_tol=rel_tol, abs_tol=ABS_TOL):
             return []
     elif expected == actual:
         return []
@@ -151,10 +154,13 @@ def test_every_number_matches_the_golden_file(reports):
     assert GOLDEN.is_file(), f"{GOLDEN} does not exist. {REGENERATE}"
     found = differences(json.loads(GOLDEN.read_text()), numbers)
     assert not found, (f"{len(found)} smoke-report number(s) differ from {GOLDEN.name} "
-                       f"(relative tolerance {REL_TOL:g}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}")
+                       f"(relative tolerance {REL_TOL:g}, {ITEM_REL_TOL}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}")
 
 
 def test_golden_comparison_tolerates_rounding_and_catches_changes():
+    fig6 = {"summary": {"pod | z1": [720, 0.5, 1.0]}}
+    assert differences({"fig6": fig6}, {"fig6": {"summary": {"pod | z1": [720, 0.505, 1.0]}}}) == []
+    assert differences({"fig6": fig6}, {"fig6": {"summary": {"pod | z1": [720, 0.6, 1.0]}}}) != []
     golden = {"table4": {"pod | cifar10": {"mean": 12.0, "n": 1}}, "fig5": {"rows": [["cifar10", 0.01, 0.98]]}}
     assert differences(golden, {"table4": {"pod | cifar10": {"mean": 12.000004, "n": 1}},
                                 "fig5": {"rows": [["cifar10", 0.01, 0.9800003]]}}) == []
