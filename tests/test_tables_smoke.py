@@ -153,8 +153,8 @@ def test_every_number_matches_the_golden_file(reports):
         GOLDEN.write_text(text + "\n")             # (one line per list of numbers)
     assert GOLDEN.is_file(), f"{GOLDEN} does not exist. {REGENERATE}"
     found = differences(json.loads(GOLDEN.read_text()), numbers)
-    assert not found, (f"{len(found)} smoke-report number(s) differ from {GOLDEN.name} "
-                       f"(relative tolerance {REL_TOL:g}, {ITEM_REL_TOL}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}")
+    assert not found, (f"{len(found)} smoke-report number(s) differ from {GOLDEN.name} (relative tolerance "
+                       f"{REL_TOL:g}, per item {ITEM_REL_TOL}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}")
 
 
 def test_golden_comparison_tolerates_rounding_and_catches_changes():
