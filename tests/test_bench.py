@@ -43,6 +43,7 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
         assert record["step_profile"][side]["ops_per_step"] >= 20   # conv/bn/relu forward and backward at least
 
 
+@pytest.mark.slow                # inductor builds C++ kernels in compile-worker subprocesses
 @needs_cpp_compiler
 def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
