@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
 DEMO_DIR := outputs/demo/$(STAMP_TIME)
 
-.PHONY: help setup demo test clean
+.PHONY: help setup demo test test-full lint golden clean
 
 help:  ## list the targets (and: make table1 ... table9, fig2 ... fig6: one paper item each)
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,8 +23,22 @@ demo: $(STAMP)  ## Softmax vs POD on the embedded digits, 3 seeds, then the tabl
 	$(PY) train.py -m experiment=demo loss=softmax,pod seed=0,1,2 hydra.sweep.dir=$(DEMO_DIR)
 	$(PY) -m podexp.aggregate $(DEMO_DIR)
 
-test: $(STAMP)  ## run the test suite
-	$(PY) -m pytest -q
+# Test tiers (markers in pyproject.toml): the fast tier leaves out `slow` (subprocesses: train.py, torchrun,
+# scripts/, `make tables-smoke`) and `gpu` (CUDA only); the full tier is what CI runs.
+PYTEST_ARGS ?=
+test: $(STAMP)  ## fast tests: units + in-process training, no subprocesses, no GPU (a few minutes on 2 cores)
+	$(PY) -m pytest -q -m "not slow and not gpu" --durations=15 $(PYTEST_ARGS)
+
+test-full: $(STAMP)  ## every test: adds the subprocess/end-to-end tier and tables-smoke (GPU tests skip without CUDA)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+
+LINT_PATHS := podexp scripts tests train.py
+lint: $(STAMP)  ## ruff: lint rules and formatting check (config in pyproject.toml)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+golden: $(STAMP)  ## rewrite tests/golden/tables_smoke.json from a fresh tables-smoke run (after an intended change)
+	PODEXP_UPDATE_GOLDEN=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_tables_smoke.py
 
 BENCH_JSON ?= reports/bench.json
 .PHONY: bench

@@ -5,8 +5,10 @@ import importlib.util
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 from helpers import needs_cpp_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,16 +36,14 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
     assert record["backbone"] == "small_cnn" and record["batch"] == 4
     assert set(record["ms_per_step"]) == {"podexp", "reference"}
     assert all(_positive(v) for v in record["ms_per_step"].values())
-    assert record["speedup_vs_reference"] == pytest.approx(
-        record["ms_per_step"]["reference"] / record["ms_per_step"]["podexp"])
-    assert set(record["loss_step_vs_softmax"]) == {"softmax", "pod", "cot"}
-    assert record["loss_step_vs_softmax"]["softmax"] == 1.0
-    assert record["pod_step_vs_softmax"] == record["loss_step_vs_softmax"]["pod"]
-    assert record["loss_step_vs_softmax"]["cot"] > 1.2          # two forward/backward passes per batch
+    assert _positive(record["speedup_vs_reference"])
+    assert set(record["loss_step_vs_softmax"]) == {"softmax", "pod", "cot"} and "loss_build_errors" not in record
+    assert all(_positive(v) for v in record["loss_ms_per_step"].values())
     for side in ("podexp", "reference"):
         assert record["step_profile"][side]["ops_per_step"] >= 20   # conv/bn/relu forward and backward at least
 
 
+@pytest.mark.slow                # inductor builds C++ kernels in compile-worker subprocesses
 @needs_cpp_compiler
 def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
@@ -51,3 +51,42 @@ def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     parts = bench.main([*TINY, "--breakdown"])["small_cnn"]
     assert set(parts) == {"loader", "forward_backward", "forward_backward_sgd", "train_step"}
     assert all(_positive(v) for v in parts.values())
+
+
+class FakeClock:
+    """Stands in for ``time.perf_counter``: time moves only when a fake runner "runs"."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeRunner:
+    """A runner whose step costs exactly ``cost`` seconds, times ``growth`` more after every block run."""
+
+    def __init__(self, clock, cost, growth=1.0):
+        self.clock, self.cost, self.growth, self.device = clock, cost, growth, torch.device("cpu")
+
+    def run(self, steps):
+        self.clock.now += steps * self.cost
+        self.cost *= self.growth
+
+
+def test_loss_cost_is_the_step_time_relative_to_softmax(bench, monkeypatch):
+    """Known step costs 10 / 20 / 12.5 ms: the bench must report 1, 2 and 1.25 and the seconds per step."""
+    clock = FakeClock()
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=clock))
+    runners = {name: FakeRunner(clock, cost) for name, cost in [("softmax", 0.010), ("cot", 0.020), ("pod", 0.0125)]}
+    ratios, seconds = bench.paired_ratios(runners, "softmax", steps=4, warmup=1, rounds=3)
+    assert ratios == {"softmax": 1.0, "cot": pytest.approx(2.0), "pod": pytest.approx(1.25)}
+    assert seconds == {"softmax": pytest.approx(0.010), "cot": pytest.approx(0.020), "pod": pytest.approx(0.0125)}
+
+
+def test_interleaved_takes_the_median_seconds_per_step(bench, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=clock))
+    runner = FakeRunner(clock, 0.004, growth=1.5)      # a machine getting busier: 4, 6, 9, 13.5 ms
+    median = bench.interleaved({"only": runner}, steps=5, warmup=2, rounds=3)["only"]
+    assert median == pytest.approx(0.009)               # the warm-up block (4 ms) is not timed

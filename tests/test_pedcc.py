@@ -60,7 +60,8 @@ def test_iterative_spreads_random_points():
     random_points = torch.nn.functional.normalize(torch.randn(k, d, generator=gen, dtype=torch.float64), dim=1)
     spread = make_pedcc(k, d, "iterative", seed=0, use_cache=False)
     assert check_pedcc(spread, "iterative") is None             # unit norms
-    max_cos = lambda a: _pairwise_cos(a).fill_diagonal_(-2).max().item()
+    def max_cos(points):
+        return _pairwise_cos(points).fill_diagonal_(-2).max().item()
     assert max_cos(spread) < max_cos(random_points) - 0.1
 
 

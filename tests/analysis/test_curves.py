@@ -4,8 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from podexp.analysis.curves import (cosine_loss_derivative, mean_curve, mse_normalised_derivative,
-                                    read_metrics)
+from podexp.analysis.curves import cosine_loss_derivative, mean_curve, mse_normalised_derivative, read_metrics
 
 
 def _finite_difference(loss, theta, h=1e-6):

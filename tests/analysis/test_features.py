@@ -58,7 +58,10 @@ def test_table9_cosine_column_equals_the_runs_accuracy(pod_run):
     table = build_table(ITEMS["table9"], find_jobs([out.parent]))
     assert table.cell("synthetic", "cosine").values == [pytest.approx(result["final_test_acc"])]
     gda = table.cell("synthetic", "gda").values
-    assert len(gda) == 1 and 0.0 <= gda[0] <= 100.0
+    # The synthetic classes are noisy copies of 10 distinct prototypes, so even features after one epoch
+    # form separate class clusters: GDA fitted on the 128 training features scored 89-98 % on the 64 test
+    # images for seeds 0-4 when written (chance: 10 %). 70 % leaves room for other torch builds.
+    assert len(gda) == 1 and gda[0] >= 70.0
 
 
 def test_table5_measures_both_readings_against_the_runs_pedcc(pod_run, features):

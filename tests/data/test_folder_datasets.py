@@ -28,6 +28,7 @@ def tiny_root(tmp_path):
     return root, labels
 
 
+@pytest.mark.slow
 def test_prepare_script_arranges_val_into_class_folders_once(tiny_root):
     root, labels = tiny_root
     script = [sys.executable, str(ROOT / "scripts" / "prepare_tiny_imagenet.py"), str(root)]
@@ -42,6 +43,7 @@ def test_prepare_script_arranges_val_into_class_folders_once(tiny_root):
     assert snapshot(root) == before
 
 
+@pytest.mark.slow
 def test_prepare_script_on_a_wrong_folder_is_a_clear_error(tmp_path):
     script = [sys.executable, str(ROOT / "scripts" / "prepare_tiny_imagenet.py"), str(tmp_path / "nowhere")]
     proc = subprocess.run(script, capture_output=True, text=True, timeout=120)
@@ -112,14 +114,17 @@ def test_corrupt_image_is_reported_with_its_path(tiny_root):
     assert str(bad) in str(err.value)
 
 
-def test_one_epoch_on_tiny_imagenet(tiny_root, tmp_path):
+def test_training_on_tiny_imagenet_learns_its_classes(tiny_root, tmp_path):
     root, _ = tiny_root
     result = train_in_process(tmp_path / "run", *FAST, "dataset=tiny_imagenet", f"dataset.root={root}",
                               "dataset.num_classes=3", "dataset.train_per_class=4", "dataset.val_per_class=2",
                               "dataset.image_size=16", "dataset.batch_size=4", "dataset.latent_dim=8",
-                              "trainer.epochs=1")
-    assert result["status"] == "completed" and result["epochs"] == 1
-    assert 0.0 <= result["final_test_acc"] <= 100.0
+                              "backbone.width=8", "optim.lr=0.02", "trainer.epochs=10")
+    assert result["status"] == "completed" and result["epochs"] == 10
+    # Each class of the fake tree has its own dominant colour channel (fake_images.write_image), so the
+    # 6 val images are separable; chance is 2/6. The run reached 6/6 for seeds 0-7 when written; the
+    # floor allows one miss, which still needs train and val labels read in the same class order.
+    assert result["final_test_acc"] >= 100.0 * 5 / 6 - 1e-6
 
 
 # -- FaceScrub --------------------------------------------------------------------------------------
@@ -140,6 +145,7 @@ def face_src(tmp_path):
     return src
 
 
+@pytest.mark.slow
 def test_facescrub_rule_split_manifest_and_idempotence(face_src, tmp_path):
     dst = tmp_path / "dst"
     script = [sys.executable, str(ROOT / "scripts" / "prepare_facescrub.py"), str(face_src), str(dst),

@@ -35,6 +35,7 @@ def imagenet_root(tmp_path):
     return root, val_wnids, ground_truth, synsets
 
 
+@pytest.mark.slow
 def test_prepare_val_moves_each_image_to_its_wnid_once(imagenet_root):
     root, val_wnids, ground_truth, synsets = imagenet_root
     script = [sys.executable, str(ROOT / "scripts" / "prepare_imagenet_val.py"), str(root / "val"),

@@ -49,6 +49,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_model_and_loss_gradients_are_the_full_batch_gradients_on_every_rank(tmp_path):
     out = tmp_path / "rank1.pt"
     mp.start_processes(_worker, args=(_free_port(), str(out)), nprocs=WORLD, start_method="spawn")

@@ -28,6 +28,7 @@ def test_first_signal_only_sets_the_flag_and_handlers_are_restored():
     assert signal.getsignal(signal.SIGUSR1) is before and not signals.requested()
 
 
+@pytest.mark.slow
 def test_second_signal_exits_at_once_with_the_preemption_code():
     script = ("import os, signal, time\nfrom podexp.train import signals\n"
               "with signals.preemption_handlers():\n"
