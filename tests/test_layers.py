@@ -11,7 +11,7 @@ from helpers import ROOT
 # train / analysis, stand side by side and never do). train.py and scripts/ sit above everything.
 LAYERS = [
     ("base", True, ("podexp", "podexp.errors", "podexp.io", "podexp.registry", "podexp.defaults",
-                    "podexp.keys")),
+                    "podexp.keys", "podexp.fields")),
     ("parts", True, ("podexp.pedcc", "podexp.data", "podexp.models", "podexp.losses", "podexp.optim",
                      "podexp.settings")),
     ("composition root", True, ("podexp.compose", "podexp.validate")),

@@ -89,10 +89,8 @@ def test_table3_matches_the_dataset_configs(tmp_path):
 
 
 def test_gda_options_reach_the_table_builder(tmp_path, monkeypatch):
-    import podexp.aggregate
-
     seen = []
-    monkeypatch.setattr(podexp.aggregate, "build_item",
+    monkeypatch.setattr(reproduce, "build_item",
                         lambda name, sweeps, reports, check, options: seen.append(options) or 0)
     assert reproduce.main(["table9", "--from", str(tmp_path)]) == 0
     assert reproduce.main(["table9", "--from", str(tmp_path), "--gda-covariance", "shared",

@@ -74,7 +74,7 @@ def test_batch_mean_option_moves_centres_by_sum_over_b():
 
 
 def test_unknown_center_update_is_a_config_error():
-    with pytest.raises(ConfigError, match="wen, batch_mean"):
+    with pytest.raises(ConfigError, match="use wen or batch_mean"):
         build("center", num_classes=K, latent_dim=D, center_update="mean")
 
 
