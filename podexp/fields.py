@@ -13,5 +13,5 @@ from podexp.registry import PositiveInt, Range
 NumClasses = Annotated[int, Range(ge=2)]          # K: a classifier needs two classes at least
 LatentDim = PositiveInt                           # d: the width of FC1's output z
 Channels = PositiveInt                            # image channels (1: grey, 3: colour)
-# the first layers of a CNN, by input size (METHOD.md section 5): cifar 32 px, tiny 64 px, imagenet 224 px
+# the first layers of a CNN, by input size (docs/method.md §5): cifar 32 px, tiny 64 px, imagenet 224 px
 Stem = Literal["cifar", "tiny", "imagenet"]

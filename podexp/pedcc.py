@@ -1,4 +1,4 @@
-"""Predefined Evenly-Distributed Class Centroids (PEDCC), METHOD.md section 1.
+"""Predefined Evenly-Distributed Class Centroids (PEDCC), docs/method.md §1.
 
 ``make_pedcc(K, d)`` returns K unit vectors in R^d, fixed before training:
 

@@ -1,4 +1,4 @@
-"""One specification per paper table and figure (METHOD.md §6): which experiment configs launch its
+"""One specification per paper table and figure (docs/method.md §6): which experiment configs launch its
 runs, how a run maps to a cell, and what is measured on it."""
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """ImageNet-N: the first N ILSVRC-2012 classes (sorted wnids) or a user's class list, at 224 px.
 
 Layout: ``ROOT/train/<wnid>/*.JPEG`` and ``ROOT/val/<wnid>/*.JPEG`` (arrange the flat val folder
-with ``scripts/prepare_imagenet_val.py``). The val set is the test split. Augmentation (METHOD.md
-section 5): RandomResizedCrop(224) + horizontal flip for training, Resize(256) + CenterCrop(224) for
+with ``scripts/prepare_imagenet_val.py``). The val set is the test split. Augmentation (docs/method.md
+§5): RandomResizedCrop(224) + horizontal flip for training, Resize(256) + CenterCrop(224) for
 testing; ImageNet mean/std, applied on the device.
 """
 from __future__ import annotations

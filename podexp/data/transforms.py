@@ -1,4 +1,4 @@
-"""Batched augmentation on whatever device holds the images (METHOD.md section 5).
+"""Batched augmentation on whatever device holds the images (docs/method.md §5).
 
 Random crop with zero padding and horizontal flip (p = 0.5), drawn per sample from a seeded generator,
 then normalisation. Equivalent in distribution to torchvision's

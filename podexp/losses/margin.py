@@ -2,7 +2,7 @@
 
 All three learn a free K x d weight W and compute cos theta_j = w_j/|w_j| . z/|z| (no bias). In
 training the target column gets a margin and every column is scaled by s; ``predict`` returns the
-margin-free cosines (METHOD.md section 4).
+margin-free cosines (docs/method.md §4).
 
 * ``am_softmax`` (CosFace / AM-Softmax, Wang et al. 2018, eq. 4): target s * (cos theta_y - m).
 * ``arcface`` (Deng et al. 2019, eq. 3): target s * cos(theta_y + m); where theta_y + m would pass pi

@@ -2,8 +2,8 @@
 
 z -> BatchNorm1d(affine=False) -> normalise = z_hat;  cos_k = z_hat . a_k  (A: the K x d PEDCC);
 loss = AM-Softmax(s * cos, margin m on the target) + (sum_i sum_dims (z_hat_i - a_{y_i})^2)^N,
-the squared error summed over the batch and the dimensions as in the authors' code (METHOD.md
-section 4). Prediction: argmax_k of the cosine between the batch-normalised z and a_k (running
+the squared error summed over the batch and the dimensions as in the authors' code (docs/method.md
+§4). Prediction: argmax_k of the cosine between the batch-normalised z and a_k (running
 statistics in eval mode).
 """
 from __future__ import annotations

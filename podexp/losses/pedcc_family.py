@@ -1,4 +1,4 @@
-"""Softmax-free losses on the fixed PEDCC head: Cosine, NaC and POD (METHOD.md section 3).
+"""Softmax-free losses on the fixed PEDCC head: Cosine, NaC and POD (docs/method.md §3).
 
 All three predict with the cosine to the PEDCC (paper eq. 21-24): argmax_k cos(z, a_k).
 """
@@ -117,7 +117,7 @@ def self_correlation_loss(z, centres, y, normalise: SCNormalisation):
 
 @LOSSES.register("pod")
 class PODLoss(NaCLoss):
-    """POD = L_NaC + lam * L_SC (METHOD.md section 3); defaults (lam = 1, alpha = 0.01) in configs/loss/pod.yaml."""
+    """POD = L_NaC + lam * L_SC (docs/method.md §3); defaults (lam = 1, alpha = 0.01) in configs/loss/pod.yaml."""
 
     def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: PositiveFloat, lam: NonNegativeFloat,
                  v0: NonNegativeFloat, v_norm_source: NormSource, sc_normalise: SCNormalisation,

@@ -1,6 +1,6 @@
 """Backbones: image -> pooled feature vector. Each builder returns (module, feature_dim).
 
-``stem`` adapts the first layers to the input size (METHOD.md section 5):
+``stem`` adapts the first layers to the input size (docs/method.md §5):
 ``cifar`` (32 px: 3x3 stride-1 first conv, no max-pool), ``tiny`` (64 px: 3x3 stride-1 conv, keep the
 max-pool) and ``imagenet`` (224 px: the standard stem).
 """
@@ -27,7 +27,7 @@ def small_cnn(in_channels: Channels, stem: Stem, width: PositiveInt) -> tuple[nn
 
 @BACKBONES.register("resnet50")
 def resnet50(in_channels: Channels, stem: Stem) -> tuple[nn.Module, int]:
-    """torchvision's ResNet-50 (random init) with the stem of METHOD.md section 5 and no fc."""
+    """torchvision's ResNet-50 (random init) with the stem of docs/method.md §5 and no fc."""
     import torchvision
 
     net = torchvision.models.resnet50(weights=None)

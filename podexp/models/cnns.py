@@ -1,6 +1,6 @@
 """DenseNet-121 and MobileNetV2 (torchvision, random init) with input-size stems, ending in a pooled feature.
 
-The stems mirror ResNet-50's (METHOD.md section 5), so every CNN ends on a 4x4 map for 32/64-px data:
+The stems mirror ResNet-50's (docs/method.md §5), so every CNN ends on a 4x4 map for 32/64-px data:
 
 * ``cifar`` (32 px): stride-1 3x3 first conv and no early down-sampling (DenseNet: no max-pool;
   MobileNetV2: the first stride-2 inverted-residual block runs at stride 1) -> total stride 8;

@@ -1,7 +1,7 @@
 """ViT-B/16 and Swin-B from timm, ending in the pooled feature (``num_classes=0``).
 
 Inputs of any size are resized (bilinear) to the model's ``img_size`` (224) inside the wrapper, as the
-paper does for every dataset it runs on transformers. Pre-trained weights (METHOD.md section 5:
+paper does for every dataset it runs on transformers. Pre-trained weights (docs/method.md §5:
 ImageNet-21k for ViT, the Swin release) come from ``backbone.checkpoint=PATH`` (a file timm can load:
 .safetensors / .pth / .bin) or, with ``backbone.pretrained=true``, from the Hugging Face hub cache;
 ``pretrained=false`` gives a random init. ``model_kwargs`` are passed to ``timm.create_model`` (tests

@@ -1,4 +1,4 @@
-"""AM-Softmax, ArcFace and CM against numpy loops over the samples (METHOD.md section 4)."""
+"""AM-Softmax, ArcFace and CM against numpy loops over the samples (docs/method.md §4)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Cosine, NaC, POD and the SC term: values and gradients against numpy formulas (METHOD.md section 3).
+"""Cosine, NaC, POD and the SC term: values and gradients against numpy formulas (docs/method.md §3).
 
 Gradients are checked against central finite differences of the float64 numpy formula.
 """
