@@ -143,8 +143,10 @@ OLD_ALGORITHM_MIN_ANGLE_K1000_D768 = 83.917
 
 @pytest.mark.slow
 def test_iterative_for_vit_on_imagenet_1000_reports_its_angle_and_beats_the_old_algorithm(caplog):
+    # through the session's PEDCC cache (tests/conftest.py): the smoke run of Table 8 (ViT on ImageNet-1000,
+    # tests/test_tables_smoke.py) later in the session then reuses these centres instead of building them again
     with caplog.at_level("INFO", logger="podexp.pedcc"):
-        centres = make_pedcc(1000, 768, "auto", use_cache=False)
+        centres = make_pedcc(1000, 768, "auto")
     angle = min_pairwise_angle(centres)
     logged = re.search(r"minimum pairwise angle ([0-9.]+)°", caplog.text)
     assert logged and float(logged.group(1)) == pytest.approx(angle, abs=2e-3)

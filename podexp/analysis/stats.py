@@ -63,8 +63,8 @@ def ledoit_wolf_intensity(centred: torch.Tensor) -> float:
 
     S = XᵀX/n, m = tr S/d; ρ = min(b², δ²)/δ² with δ² = ‖S − m I‖²_F (how far S is from the target) and
     b² = (1/n²) Σ_k ‖x_k x_kᵀ − S‖²_F = (Σ_k ‖x_k‖⁴ − n‖S‖²_F)/n² (how noisy S is). The weight minimises
-    the expected squared Frobenius error of (1 − ρ)S + ρ m I; it tends to 1 when n ≪ d and to 0 as n
-    grows. ρ = 1 when S already is a multiple of I (shrinking then changes nothing).
+    the expected squared Frobenius error of (1 − ρ)S + ρ m I; it grows as n/d shrinks and tends to 0
+    as n grows. ρ = 1 when S already is a multiple of I (shrinking then changes nothing).
     """
     n = centred.shape[0]
     sample = centred.T @ centred / n
