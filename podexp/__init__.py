@@ -10,4 +10,4 @@ from podexp.keys import register_config_resolver
 
 __version__ = "0.1.0"
 
-register_config_resolver()   # configs/hydra/default.yaml reads the result-neutral keys from podexp.keys
+register_config_resolver()  # configs/hydra/default.yaml reads the result-neutral keys from podexp.keys

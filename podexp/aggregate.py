@@ -11,6 +11,7 @@ With ``--item``: the paper's table as markdown, LaTeX and CSV, or the figure as 
 ``<reports>/<item>/`` (``podexp.analysis.report``). ``--check TOL`` exits 1 when a cell is missing or
 differs from the paper by more than TOL points.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,16 +24,23 @@ from podexp.errors import PodexpError
 
 
 def main(argv=None) -> int:
-    from podexp.analysis.build import add_options, options_from   # Table 9's options; loads torch
+    from podexp.analysis.build import add_options, options_from  # Table 9's options; loads torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", type=Path, nargs="*",
-                        help="sweep folder(s) (outputs/multirun/<name>/<time>)")
+    parser.add_argument("sweeps", type=Path, nargs="*", help="sweep folder(s) (outputs/multirun/<name>/<time>)")
     parser.add_argument("--item", choices=sorted(ITEMS), help="build this paper table / figure")
-    parser.add_argument("--reports", type=Path, default=Path("reports"),
-                        help="with --item: outputs go to REPORTS/<item>/ (default reports)")
-    parser.add_argument("--check", type=float, metavar="TOL",
-                        help="with --item: exit 1 if a cell is missing or off the paper by > TOL points")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help="with --item: outputs go to REPORTS/<item>/ (default reports)",
+    )
+    parser.add_argument(
+        "--check",
+        type=float,
+        metavar="TOL",
+        help="with --item: exit 1 if a cell is missing or off the paper by > TOL points",
+    )
     add_options(parser)
     args = parser.parse_args(argv)
     if args.item is None and len(args.sweeps) != 1:

@@ -5,6 +5,7 @@ learning-rate schedule per loss objective, and the trainer's settings. ``build_c
 network, loss) is the part that analysis needs to reload a finished run; the benchmark builds network,
 loss and optimisation with the functions below, so all three build a run the same way.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,8 @@ from podexp.data import Loaders, build_loaders
 from podexp.losses import build as build_loss
 from podexp.losses.base import LatentLoss
 from podexp.models import build_model
-from podexp.settings import TrainerSettings
 from podexp.optim import build_optimizer, build_scheduler
+from podexp.settings import TrainerSettings
 
 
 def seed_everything(seed: int) -> None:
@@ -32,13 +33,14 @@ def seed_everything(seed: int) -> None:
 def build_model_and_loss(cfg: DictConfig, num_classes: int, device: torch.device) -> tuple[nn.Module, LatentLoss]:
     """The network (``cfg.backbone`` -> FC1) and the loss (``cfg.loss``) for ``num_classes`` classes,
     freshly initialised on ``device``; the network in NHWC layout when ``trainer.channels_last``."""
-    model = build_model(cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem,
-                        latent_dim=cfg.dataset.latent_dim)
+    model = build_model(
+        cfg.backbone, in_channels=cfg.dataset.channels, stem=cfg.dataset.stem, latent_dim=cfg.dataset.latent_dim
+    )
     loss_params = {k: v for k, v in cfg.loss.items() if k != "name"}
     loss = build_loss(cfg.loss.name, num_classes=num_classes, latent_dim=cfg.dataset.latent_dim, **loss_params)
     model.to(device)
     loss.to(device)
-    if cfg.trainer.channels_last:      # NHWC convolutions: faster on GPUs and CPUs alike
+    if cfg.trainer.channels_last:  # NHWC convolutions: faster on GPUs and CPUs alike
         model.to(memory_format=torch.channels_last)
     return model, loss
 
@@ -48,14 +50,21 @@ def build_components(cfg: DictConfig, device: torch.device, rank: int = 0, world
 
     ``rank``/``world_size`` (torchrun) give this process its shard of every batch.
     """
-    loaders = build_loaders(cfg.dataset, seed=cfg.seed, device=device, channels_last=bool(cfg.trainer.channels_last),
-                            rank=rank, world_size=world_size)
+    loaders = build_loaders(
+        cfg.dataset,
+        seed=cfg.seed,
+        device=device,
+        channels_last=bool(cfg.trainer.channels_last),
+        rank=rank,
+        world_size=world_size,
+    )
     model, loss = build_model_and_loss(cfg, loaders.num_classes, device)
     return loaders, model, loss
 
 
-def build_optimization(cfg: DictConfig, model: nn.Module, loss: LatentLoss, steps_per_epoch: int,
-                       device: torch.device) -> tuple[list, list]:
+def build_optimization(
+    cfg: DictConfig, model: nn.Module, loss: LatentLoss, steps_per_epoch: int, device: torch.device
+) -> tuple[list, list]:
     """(optimisers, schedules): one ``cfg.optim`` optimiser over the network's and the loss's parameters
     and one per-step ``cfg.sched`` schedule for each of the loss's objectives (COT alternates two)."""
     optimizers = [build_optimizer(cfg.optim, model, loss, device) for _ in range(loss.num_objectives)]
@@ -91,5 +100,12 @@ def build_run(cfg: DictConfig, device: torch.device, rank: int = 0, world_size: 
     seed_everything(cfg.seed)
     loaders, model, loss = build_components(cfg, device, rank, world_size)
     optimizers, schedulers = build_optimization(cfg, model, loss, len(loaders.train), device)
-    return Run(loaders, model, loss, optimizers, schedulers, TrainerSettings.from_config(cfg.trainer),
-               momentum_reset_epochs(cfg))
+    return Run(
+        loaders,
+        model,
+        loss,
+        optimizers,
+        schedulers,
+        TrainerSettings.from_config(cfg.trainer),
+        momentum_reset_epochs(cfg),
+    )

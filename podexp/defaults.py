@@ -1,6 +1,7 @@
 """Where the project's defaults live: the config files (``configs/``, shipped inside the package as
 ``podexp/configs``). Python code that builds a part by name reads its defaults from here, so a
 default is written once."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,7 +23,7 @@ def _load(group: str, name: str) -> dict:
         return {}
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     merged: dict = {}
-    for parent in raw.pop("defaults", None) or []:       # e.g. optim/sgd_imagenet: [sgd, _self_]
+    for parent in raw.pop("defaults", None) or []:  # e.g. optim/sgd_imagenet: [sgd, _self_]
         if isinstance(parent, str) and parent != "_self_":
             merged.update(_load(group, parent))
     merged.update(raw)

@@ -19,5 +19,7 @@ class DataError(PodexpError):
 def unknown_name(kind: str, name: str, valid) -> ConfigError:
     """The error for ``kind=name`` where ``name`` is not one of ``valid``."""
     options = ", ".join(sorted(valid))
-    return ConfigError(f"Unknown {kind} '{name}'. Valid {kind} names: {options}. "
-                       f"Pick one of them on the command line, e.g. `{kind}={sorted(valid)[0]}`.")
+    return ConfigError(
+        f"Unknown {kind} '{name}'. Valid {kind} names: {options}. "
+        f"Pick one of them on the command line, e.g. `{kind}={sorted(valid)[0]}`."
+    )

@@ -8,6 +8,7 @@ JSON-lines files grow by fsynced appends, so a crash can only tear their last li
 ``read_jsonl`` skips. torch is imported by the functions that need it, so that reading a sweep's
 results does not wait for it.
 """
+
 from __future__ import annotations
 
 import json
@@ -126,9 +127,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, Path]:
                     log.warning("Falling back to the previous checkpoint %s.", candidate)
                 return state, candidate
     tried = ", ".join(str(c) for c in candidates)
-    raise PodexpError(f"No readable checkpoint at {tried}. The file is missing, truncated or not a "
-                      f"podexp checkpoint. Point resume= at a good last.pt/prev.pt, or start afresh "
-                      f"with resume=null.")
+    raise PodexpError(
+        f"No readable checkpoint at {tried}. The file is missing, truncated or not a "
+        f"podexp checkpoint. Point resume= at a good last.pt/prev.pt, or start afresh "
+        f"with resume=null."
+    )
 
 
 def read_json(path: str | os.PathLike) -> dict | None:

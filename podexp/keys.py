@@ -6,6 +6,7 @@ and the sweep summary (``podexp.analysis.sweeps``: jobs that differ only in them
 one configuration). So re-running a sweep with ``resume_allow_changes=true`` or ``logger=wandb`` finds
 its old job folders and continues there, and neither shows up as a table row.
 """
+
 from __future__ import annotations
 
 from omegaconf import OmegaConf
@@ -14,14 +15,16 @@ from podexp.defaults import CONFIG_DIR
 
 # A key covers the keys below it (``logger`` covers ``logger.mode``).
 RESULT_NEUTRAL_KEYS = (
-    "resume", "resume_allow_changes",   # how a run starts, not what it computes
-    "name",                             # the output folder and the W&B group
-    "data_root", "dataset.root",        # where the same data lie (the dataset is named by dataset.name)
-    "trainer.progress",                 # progress bars
-    "trainer.compile",                  # the same numbers up to float rounding
-    "trainer.preempt_check_every",      # how often torchrun ranks agree on a preemption signal
-    "logger",                           # where metrics are sent besides the run folder
-    "hydra/launcher",                   # where the jobs run (in this process, submitit, SLURM)
+    "resume",
+    "resume_allow_changes",  # how a run starts, not what it computes
+    "name",  # the output folder and the W&B group
+    "data_root",
+    "dataset.root",  # where the same data lie (the dataset is named by dataset.name)
+    "trainer.progress",  # progress bars
+    "trainer.compile",  # the same numbers up to float rounding
+    "trainer.preempt_check_every",  # how often torchrun ranks agree on a preemption signal
+    "logger",  # where metrics are sent besides the run folder
+    "hydra/launcher",  # where the jobs run (in this process, submitit, SLURM)
 )
 
 # The experiment is left out of job folder names as well: its name is already the sweep folder's
@@ -43,8 +46,12 @@ def folder_excluded_keys() -> list[str]:
     keys = list(FOLDER_EXCLUDED_KEYS)
     for group in RESULT_NEUTRAL_KEYS:
         if "/" not in group and (CONFIG_DIR / group).is_dir():
-            options = {k for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
-                       for k in OmegaConf.load(path) if k != "defaults"}
+            options = {
+                k
+                for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
+                for k in OmegaConf.load(path)
+                if k != "defaults"
+            }
             keys += [f"{group}.{option}" for option in sorted(options)]
     return keys
 

@@ -5,6 +5,7 @@ foreach implementation flags), a schedule ``fn(steps_per_epoch, epochs, **option
 multiplier of the base lr after a number of optimiser steps. Options left out come from
 ``configs/optim/<name>.yaml`` and ``configs/sched/<name>.yaml``.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,18 +22,28 @@ Factor = Callable[[int], float]
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(param_groups: list, kernel: dict, *, lr: PositiveFloat, momentum: NonNegativeFloat,
-        weight_decay: NonNegativeFloat, nesterov: bool, reset_momentum_at_milestones: bool) -> torch.optim.Optimizer:
+def sgd(
+    param_groups: list,
+    kernel: dict,
+    *,
+    lr: PositiveFloat,
+    momentum: NonNegativeFloat,
+    weight_decay: NonNegativeFloat,
+    nesterov: bool,
+    reset_momentum_at_milestones: bool,
+) -> torch.optim.Optimizer:
     """SGD with momentum. ``reset_momentum_at_milestones`` is read by the trainer: the authors' code
     rebuilds its SGD at each lr milestone, dropping the momentum."""
     del reset_momentum_at_milestones
-    return torch.optim.SGD(param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-                           **kernel)
+    return torch.optim.SGD(
+        param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, **kernel
+    )
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: list,
-          weight_decay: NonNegativeFloat) -> torch.optim.Optimizer:
+def adamw(
+    param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: list, weight_decay: NonNegativeFloat
+) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, **kernel)
 
 
@@ -56,17 +67,25 @@ def linear_warmup(factor: Factor, warmup_steps: int) -> Factor:
 
 
 @SCHEDULES.register("multistep")
-def multistep(steps_per_epoch: int, epochs: int, *, milestones: list, gamma: PositiveFloat,
-              warmup_epochs: NonNegativeFloat) -> Factor:
+def multistep(
+    steps_per_epoch: int, epochs: int, *, milestones: list, gamma: PositiveFloat, warmup_epochs: NonNegativeFloat
+) -> Factor:
     """x ``gamma`` at each milestone epoch."""
+
     def factor(step):
         return gamma ** sum(step // steps_per_epoch >= m for m in milestones)
+
     return linear_warmup(factor, int(warmup_epochs * steps_per_epoch))
 
 
 @SCHEDULES.register("cosine")
-def cosine(steps_per_epoch: int, epochs: int, *, warmup_epochs: NonNegativeFloat,
-           min_factor: Annotated[float, Range(ge=0, le=1)]) -> Factor:
+def cosine(
+    steps_per_epoch: int,
+    epochs: int,
+    *,
+    warmup_epochs: NonNegativeFloat,
+    min_factor: Annotated[float, Range(ge=0, le=1)],
+) -> Factor:
     """Half-cosine decay from 1 after the warm-up to ``min_factor`` at the end of training."""
     warmup_steps = int(warmup_epochs * steps_per_epoch)
     total = max(1, epochs * steps_per_epoch - warmup_steps)
@@ -74,6 +93,7 @@ def cosine(steps_per_epoch: int, epochs: int, *, warmup_epochs: NonNegativeFloat
     def factor(step):
         progress = min(1.0, (step - warmup_steps) / total)
         return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
     return linear_warmup(factor, warmup_steps)
 
 

@@ -15,6 +15,7 @@
 Results are deterministic for (K, d, method, seed) and cached on disk (``$PODEXP_CACHE`` or
 ``~/.cache/podexp``) so every run of a table uses the same centres; a cached file is checked on load.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,13 +26,13 @@ from typing import Literal
 
 import torch
 
-from podexp.io import atomic_torch_save
 from podexp.fields import LatentDim, NumClasses
+from podexp.io import atomic_torch_save
 from podexp.registry import argument_problems, raise_problems
 
 log = logging.getLogger(__name__)
 
-PedccMethod = Literal["simplex", "iterative", "auto"]     # auto: simplex when K <= d + 1, else iterative
+PedccMethod = Literal["simplex", "iterative", "auto"]  # auto: simplex when K <= d + 1, else iterative
 SIMPLEX_TOLERANCE = 1e-5
 # Version of the iterative algorithm, part of its cache file name: bump it whenever the algorithm's output
 # changes, so that centres cached by an older version are not reused (v1: a velocity step scaled by 0.01
@@ -66,7 +67,7 @@ def simplex_pedcc(num_classes: int, dim: int, seed: int = 0) -> torch.Tensor:
     """The exact regular simplex (K <= d + 1), float64."""
     k = num_classes
     centred = torch.eye(k, dtype=torch.float64) - 1.0 / k
-    coords = centred @ _helmert_basis(k)                       # K x (K-1), rows of norm sqrt((K-1)/K)
+    coords = centred @ _helmert_basis(k)  # K x (K-1), rows of norm sqrt((K-1)/K)
     coords = coords / coords.norm(dim=1, keepdim=True)
     padded = torch.zeros(k, dim, dtype=torch.float64)
     padded[:, : k - 1] = coords
@@ -91,9 +92,15 @@ def iteration_cap(num_classes: int, dim: int) -> int:
     return int(min(MAX_ITERATIONS, max(1, WORK_BUDGET // (num_classes * num_classes * dim))))
 
 
-def iterative_pedcc(num_classes: int, dim: int, seed: int = 0, step: float = 0.01,
-                    tolerance_deg: float = 1e-3, patience: int = 200,
-                    max_iterations: int | None = None) -> torch.Tensor:
+def iterative_pedcc(
+    num_classes: int,
+    dim: int,
+    seed: int = 0,
+    step: float = 0.01,
+    tolerance_deg: float = 1e-3,
+    patience: int = 200,
+    max_iterations: int | None = None,
+) -> torch.Tensor:
     """The charge model of PEDCC-Loss (Zhu et al.), float64; O(K²) memory, O(K²d) time per iteration.
 
     Unit vectors start Gaussian (seeded). Each iteration: Coulomb forces F_m = Σ_n (u_m − u_n) /
@@ -108,7 +115,7 @@ def iterative_pedcc(num_classes: int, dim: int, seed: int = 0, step: float = 0.0
     u = torch.randn(num_classes, dim, generator=generator, dtype=torch.float64)
     u = u / u.norm(dim=1, keepdim=True)
     velocity = torch.zeros_like(u)
-    best_u, history = u, []                 # history[i]: best minimum angle after i iterations
+    best_u, history = u, []  # history[i]: best minimum angle after i iterations
     for iteration in range(cap + 1):
         gram = u @ u.T
         angle = _min_angle_from_gram(gram)
@@ -116,8 +123,13 @@ def iterative_pedcc(num_classes: int, dim: int, seed: int = 0, step: float = 0.0
             best_u = u
         history.append(max(angle, history[-1]) if history else angle)
         if iteration >= patience and history[-1] - history[-1 - patience] < tolerance_deg:
-            log.info("Iterative PEDCC K=%d d=%d: converged after %d iterations; minimum pairwise angle "
-                     "%.3f°.", num_classes, dim, iteration, history[-1])
+            log.info(
+                "Iterative PEDCC K=%d d=%d: converged after %d iterations; minimum pairwise angle %.3f°.",
+                num_classes,
+                dim,
+                iteration,
+                history[-1],
+            )
             return best_u
         if iteration == cap:
             break
@@ -125,16 +137,23 @@ def iterative_pedcc(num_classes: int, dim: int, seed: int = 0, step: float = 0.0
         distance = (sq_norm.unsqueeze(1) + sq_norm - 2.0 * gram).clamp_min(0.0).sqrt()
         weight = distance.clamp_min(0.01).pow(-3)
         weight.fill_diagonal_(0.0)
-        force = u * weight.sum(1, keepdim=True) - weight @ u    # sum_n w_mn (u_m - u_n)
+        force = u * weight.sum(1, keepdim=True) - weight @ u  # sum_n w_mn (u_m - u_n)
         tangential = force - (force * u).sum(1, keepdim=True) * u
         moved = u + velocity
         u = moved / moved.norm(dim=1, keepdim=True)
         velocity = velocity + step * tangential
-    log.warning("Iterative PEDCC K=%d d=%d: stopped at the cap of %d iterations while the minimum pairwise "
-                "angle was still growing (%.4f° over the last %d iterations); using the best configuration "
-                "seen, minimum pairwise angle %.3f°. The centres are valid unit vectors, only less evenly "
-                "spread than a longer run would make them.", num_classes, dim, cap,
-                history[-1] - history[max(0, len(history) - 1 - patience)], patience, history[-1])
+    log.warning(
+        "Iterative PEDCC K=%d d=%d: stopped at the cap of %d iterations while the minimum pairwise "
+        "angle was still growing (%.4f° over the last %d iterations); using the best configuration "
+        "seen, minimum pairwise angle %.3f°. The centres are valid unit vectors, only less evenly "
+        "spread than a longer run would make them.",
+        num_classes,
+        dim,
+        cap,
+        history[-1] - history[max(0, len(history) - 1 - patience)],
+        patience,
+        history[-1],
+    )
     return best_u
 
 
@@ -160,9 +179,11 @@ def simplex_problem(num_classes: int, dim: int) -> str | None:
     asks it too)."""
     if num_classes <= dim + 1:
         return None
-    return (f"loss.pedcc_method=simplex: an exact simplex of K={num_classes} centres needs d >= K-1, but d={dim} "
-            f"(K={num_classes} > d+1={dim + 1}). Raise dataset.latent_dim to at least {num_classes - 1} or use "
-            f"loss.pedcc_method=auto (iterative PEDCC when K > d+1) or loss.pedcc_method=iterative.")
+    return (
+        f"loss.pedcc_method=simplex: an exact simplex of K={num_classes} centres needs d >= K-1, but d={dim} "
+        f"(K={num_classes} > d+1={dim + 1}). Raise dataset.latent_dim to at least {num_classes - 1} or use "
+        f"loss.pedcc_method=auto (iterative PEDCC when K > d+1) or loss.pedcc_method=iterative."
+    )
 
 
 def resolve_method(num_classes: int, dim: int, method: str) -> str:
@@ -171,8 +192,12 @@ def resolve_method(num_classes: int, dim: int, method: str) -> str:
         return method
     if num_classes <= dim + 1:
         return "simplex"
-    log.warning("K=%d classes > d+1=%d: no exact simplex fits, so the PEDCC uses the iterative (charge) "
-                "generator, which is only approximately even.", num_classes, dim + 1)
+    log.warning(
+        "K=%d classes > d+1=%d: no exact simplex fits, so the PEDCC uses the iterative (charge) "
+        "generator, which is only approximately even.",
+        num_classes,
+        dim + 1,
+    )
     return "iterative"
 
 
@@ -180,8 +205,9 @@ def cache_name(method: str) -> str:
     return f"iterative-v{ITERATIVE_VERSION}" if method == "iterative" else method
 
 
-def make_pedcc(num_classes: NumClasses, dim: LatentDim, method: PedccMethod = "simplex", seed: int = 0,
-               use_cache: bool = True) -> torch.Tensor:
+def make_pedcc(
+    num_classes: NumClasses, dim: LatentDim, method: PedccMethod = "simplex", seed: int = 0, use_cache: bool = True
+) -> torch.Tensor:
     """K x d float32 tensor of unit class centres; row k is the centre of class k.
 
     ``method``: ``simplex`` (exact; K <= d + 1 or a ConfigError), ``iterative``, or ``auto``.
@@ -200,8 +226,13 @@ def make_pedcc(num_classes: NumClasses, dim: LatentDim, method: PedccMethod = "s
             problem = f"unreadable ({err.__class__.__name__})"
         if problem is None:
             if method == "iterative":
-                log.info("Iterative PEDCC K=%d d=%d from %s: minimum pairwise angle %.3f°.", num_classes, dim,
-                         path, min_pairwise_angle(cached))
+                log.info(
+                    "Iterative PEDCC K=%d d=%d from %s: minimum pairwise angle %.3f°.",
+                    num_classes,
+                    dim,
+                    path,
+                    min_pairwise_angle(cached),
+                )
             return cached.float()
         log.warning("Cached PEDCC %s is invalid (%s); regenerating it.", path, problem)
     build = simplex_pedcc if method == "simplex" else iterative_pedcc

@@ -13,6 +13,7 @@ be, and the validator (``podexp.validate``) reads nothing else:
 Defaults have one home, the config files: when a registry names a config group, ``build(name)`` fills
 every option the caller leaves out from ``configs/<group>/<name>.yaml`` (``podexp.defaults``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,14 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 from podexp.errors import ConfigError
 
 EMPTY = inspect.Parameter.empty
-KIND_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string", list: "a list",
-              dict: "a mapping"}
+KIND_WORDS = {
+    float: "a number",
+    int: "an integer",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,12 @@ class Range:
     le: float | None = None
 
     def contains(self, value: float) -> bool:
-        return ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
-                and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
+        return (
+            (self.gt is None or value > self.gt)
+            and (self.ge is None or value >= self.ge)
+            and (self.lt is None or value < self.lt)
+            and (self.le is None or value <= self.le)
+        )
 
     def describe(self) -> str:
         low = f"> {self.gt}" if self.gt is not None else f">= {self.ge}" if self.ge is not None else ""
@@ -85,8 +96,8 @@ class Option:
     """One keyword a registered callable accepts: what its values may be, and its Python default."""
 
     name: str
-    kind: type | None                 # float, int, bool, str, list, dict; None: anything
-    choices: tuple | None = None      # Literal[...] values (bool | Literal[...]: false, true and those)
+    kind: type | None  # float, int, bool, str, list, dict; None: anything
+    choices: tuple | None = None  # Literal[...] values (bool | Literal[...]: false, true and those)
     range: Range | None = None
     nullable: bool = False
     default: Any = EMPTY
@@ -106,8 +117,11 @@ class Option:
     def problem(self, key: str, value) -> str | None:
         """What is wrong with ``key=value`` for this option, or None."""
         if value is None:
-            return None if self.nullable or self.kind is None and self.choices is None else \
-                f"{key}=null: must be {self.describe()}."
+            return (
+                None
+                if self.nullable or self.kind is None and self.choices is None
+                else f"{key}=null: must be {self.describe()}."
+            )
         if self.choices is not None:
             return None if _is_choice(value, self.choices) else f"{key}={yaml_text(value)}: use {self.describe()}."
         if not is_kind(value, self.kind):
@@ -196,13 +210,16 @@ def options_of(fn: Callable, skip: Iterable[str] = ()) -> dict[str, Option]:
     target = fn.func if isinstance(fn, functools.partial) else fn.__init__ if inspect.isclass(fn) else fn
     hints = typing.get_type_hints(target, include_extras=True)
     skipped = {"self", *skip}
-    return {name: option_from_annotation(name, hints.get(name, Any), p.default)
-            for name, p in _parameters(fn).items()
-            if name not in skipped and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {
+        name: option_from_annotation(name, hints.get(name, Any), p.default)
+        for name, p in _parameters(fn).items()
+        if name not in skipped and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
-def problems_with(options: Mapping[str, Option], given: Mapping, prefix: str,
-                  owner: str, ignore: Iterable[str] = ()) -> list[str]:
+def problems_with(
+    options: Mapping[str, Option], given: Mapping, prefix: str, owner: str, ignore: Iterable[str] = ()
+) -> list[str]:
     """Every problem of the keyword values ``given`` against ``options``: unknown keys (with the
     closest known one), values of the wrong type or out of range. ``prefix`` names them as on the
     command line (``loss.``)."""
@@ -250,20 +267,28 @@ class Registry:
     ``register(name, **attributes)`` stores facts about an entry (``streamed=True``) for ``attributes``.
     """
 
-    def __init__(self, kind: str, *, context: tuple[str, ...] = (), config_group: str | None = None,
-                 shared: Callable | None = None):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        context: tuple[str, ...] = (),
+        config_group: str | None = None,
+        shared: Callable | None = None,
+    ):
         self.kind, self.context, self.config_group, self.shared = kind, tuple(context), config_group, shared
         self._entries: dict[str, Callable] = {}
         self._attributes: dict[str, dict] = {}
 
     def register(self, name: str, **attributes):
         """Decorator: ``@LOSSES.register("pod")``."""
+
         def wrap(fn):
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._entries[name] = fn
             self._attributes[name] = attributes
             return fn
+
         return wrap
 
     def available(self) -> list[str]:

@@ -13,6 +13,7 @@ adds ``debug=smoke`` (synthetic images with the real class count, small_cnn, one
 0, stands small_cnn in for a swept or fixed backbone while keeping its paper name as the row label
 (``+label.backbone=...``), and runs the sweep inside this process instead of a subprocess.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from podexp.analysis.report import build_item
 from podexp.defaults import config_file
 from podexp.errors import PodexpError
 
-TRAIN_MODULE = "podexp.train"                       # python -m podexp.train = train.py
+TRAIN_MODULE = "podexp.train"  # python -m podexp.train = train.py
 TRAIN_COMMAND = (sys.executable, "-m", TRAIN_MODULE)
 
 
@@ -78,8 +79,11 @@ def command_line(experiment: str, sweep_dir: Path, smoke: bool, extra: list[str]
     for key, values in params.items():
         kept, dropped = existing(key, values)
         if dropped:
-            print(f"warning: {experiment}: no configs/{key}/<name>.yaml for {', '.join(dropped)}; "
-                  f"those cells will read 'missing'.", file=sys.stderr)
+            print(
+                f"warning: {experiment}: no configs/{key}/<name>.yaml for {', '.join(dropped)}; "
+                f"those cells will read 'missing'.",
+                file=sys.stderr,
+            )
         if not kept:
             return None
         args.append(f"{key}={','.join(kept)}")
@@ -122,32 +126,40 @@ def launch(item_name: str, smoke: bool, sweep_root: Path, extra: list[str]) -> l
             print(f"warning: {experiment}: nothing to run (no config for any swept value).", file=sys.stderr)
             continue
         print("+ python " + " ".join(command[1:]), flush=True)
-        status = (run_in_process(command[len(TRAIN_COMMAND):]) if smoke
-                  else subprocess.run(command).returncode)
+        status = run_in_process(command[len(TRAIN_COMMAND) :]) if smoke else subprocess.run(command).returncode
         if status != 0:
-            print(f"warning: {experiment} exited with status {status}; building the table from what "
-                  f"finished.", file=sys.stderr)
+            print(
+                f"warning: {experiment} exited with status {status}; building the table from what finished.",
+                file=sys.stderr,
+            )
         sweeps.append(sweep_dir)
     return sweeps
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n", 2)[2])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2],
+    )
     parser.add_argument("items", nargs="+", help=f"'all' or any of: {', '.join(ITEMS)}")
     parser.add_argument("--smoke", action="store_true", help="tiny data, small_cnn, one epoch, seed 0")
     parser.add_argument("--reports", type=Path, help="output root (default reports, or reports/smoke)")
-    parser.add_argument("--sweep-root", type=Path,
-                        help="where sweeps go (default outputs/multirun, or outputs/smoke)")
-    parser.add_argument("--from", dest="sweeps", type=Path, nargs="+", metavar="SWEEP",
-                        help="build from these finished sweeps instead of launching runs")
+    parser.add_argument("--sweep-root", type=Path, help="where sweeps go (default outputs/multirun, or outputs/smoke)")
+    parser.add_argument(
+        "--from",
+        dest="sweeps",
+        type=Path,
+        nargs="+",
+        metavar="SWEEP",
+        help="build from these finished sweeps instead of launching runs",
+    )
     parser.add_argument("--check", type=float, metavar="TOL", help="exit 1 if a cell is off by > TOL")
     add_options(parser)
     parser.usage = "%(prog)s ITEM [ITEM ...] [options] [-- HYDRA_OVERRIDE ...]"
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     names = list(ITEMS) if args.items == ["all"] else args.items
     reports = args.reports or Path("reports/smoke" if args.smoke else "reports")
     sweep_root = args.sweep_root or Path("outputs/smoke" if args.smoke else "outputs/multirun")
@@ -157,8 +169,9 @@ def main(argv=None) -> int:
             get_item(name)
         for name in names:
             sweeps = args.sweeps if args.sweeps else launch(name, args.smoke, sweep_root.resolve(), extra)
-            status = max(status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check,
-                                             options_from(args)))
+            status = max(
+                status, build_item(name, [s for s in sweeps if s.is_dir()], reports, args.check, options_from(args))
+            )
     except PodexpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

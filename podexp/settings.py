@@ -4,6 +4,7 @@ validator checks them like a registry's signatures (``podexp.registry``). Their 
 config files: ``TrainerSettings`` has no Python defaults, and ``from_config`` fills any key left out
 from ``configs/trainer/default.yaml``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,21 +84,20 @@ class WandbSettings:
     entity: str | None
     group: str | None
     tags: list
-    mode: str | None                  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
+    mode: str | None  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """The top-level keys of configs/train.yaml, and the optional ones experiment files add."""
 
-    name: str                         # the experiment's name: W&B group and output folder
+    name: str  # the experiment's name: W&B group and output folder
     seed: int
     data_root: str
-    resume: str | None                # auto | null | PATH (see resume_problem)
+    resume: str | None  # auto | null | PATH (see resume_problem)
     resume_allow_changes: bool
-    smoke: dict | None = None         # debug=smoke's choices for an experiment (its stand-in dataset)
-    label: dict | None = None         # labels that place a run in a table (analysis.runs)
-
+    smoke: dict | None = None  # debug=smoke's choices for an experiment (its stand-in dataset)
+    label: dict | None = None  # labels that place a run in a table (analysis.runs)
 
 
 def explicit_checkpoint(setting) -> Path:
@@ -114,6 +114,8 @@ def resume_problem(setting) -> str | None:
     path = explicit_checkpoint(setting)
     if path.exists() or path.name == "last.pt" and (path.parent / "prev.pt").exists():
         return None
-    return (f"resume={setting}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
-            f"prev.pt) or a run folder that holds one, resume=auto to continue in this run's folder, or "
-            f"resume=null to start afresh.")
+    return (
+        f"resume={setting}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
+        f"prev.pt) or a run folder that holds one, resume=auto to continue in this run's folder, or "
+        f"resume=null to start afresh."
+    )

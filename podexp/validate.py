@@ -10,6 +10,7 @@ and its folder (``data.registry.field_problems``), and a ``resume=PATH`` checkpo
 (``settings.resume_problem``). A rule that needs the data read (a batch larger than the training
 split) is checked where the data is read (``data.loaders.check_batch_fits``).
 """
+
 from __future__ import annotations
 
 from podexp.data import DATASETS
@@ -21,8 +22,14 @@ from podexp.pedcc import simplex_problem
 from podexp.registry import Registry, options_of, problems_with, raise_problems
 from podexp.settings import LOGGERS, RunSettings, TrainerSettings, resume_problem
 
-REGISTRIES: dict[str, Registry] = {"dataset": DATASETS, "backbone": BACKBONES, "loss": LOSSES,
-                                   "optim": OPTIMIZERS, "sched": SCHEDULES, "logger": LOGGERS}
+REGISTRIES: dict[str, Registry] = {
+    "dataset": DATASETS,
+    "backbone": BACKBONES,
+    "loss": LOSSES,
+    "optim": OPTIMIZERS,
+    "sched": SCHEDULES,
+    "logger": LOGGERS,
+}
 
 
 def group_values(cfg, group: str) -> tuple[list[str], dict | None]:

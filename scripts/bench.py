@@ -16,6 +16,7 @@ The two are timed in alternating rounds (median over rounds) so both see the sam
 machine. Also reported: each loss's podexp step time relative to softmax (same backbone and batch),
 peak memory and, on CUDA, the time of a real 50,000-image training epoch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,30 @@ from podexp.train.loop import Trainer
 
 NUM_CLASSES = OmegaConf.load(CONFIGS / "dataset" / "cifar100.yaml").num_classes
 PRESETS = {
-    "cpu": dict(backbones=["small_cnn", "resnet50"], batch=32, steps={"small_cnn": 8, "resnet50": 2},
-                warmup=1, rounds=5, train_size=2048, ref_workers=0, epoch=False, compile=[]),
-    "cuda": dict(backbones=["resnet50", "densenet121", "mobilenetv2"], batch=128,
-                 steps={"resnet50": 30, "densenet121": 30, "mobilenetv2": 30},
-                 warmup=10, rounds=3, train_size=50_000, ref_workers=4, epoch=True, compile=["resnet50"]),
+    "cpu": dict(
+        backbones=["small_cnn", "resnet50"],
+        batch=32,
+        steps={"small_cnn": 8, "resnet50": 2},
+        warmup=1,
+        rounds=5,
+        train_size=2048,
+        ref_workers=0,
+        epoch=False,
+        compile=[],
+    ),
+    "cuda": dict(
+        backbones=["resnet50", "densenet121", "mobilenetv2"],
+        batch=128,
+        steps={"resnet50": 30, "densenet121": 30, "mobilenetv2": 30},
+        warmup=10,
+        rounds=3,
+        train_size=50_000,
+        ref_workers=4,
+        epoch=True,
+        compile=["resnet50"],
+    ),
 }
-STEPS_PER_EPOCH = 50_000 // 128   # 390 full batches of the paper's CIFAR epoch
+STEPS_PER_EPOCH = 50_000 // 128  # 390 full batches of the paper's CIFAR epoch
 
 
 def synchronize(device: torch.device) -> None:
@@ -72,8 +90,14 @@ def bench_config(backbone: str, loss_name: str, *overrides: str):
     images stay finite under every loss), no progress bars and ``overrides`` on top."""
     from hydra import compose, initialize_config_dir
 
-    overrides = ["dataset=cifar100", f"backbone={backbone}", f"loss={loss_name}", "optim.lr=0.02",
-                 "trainer.progress=false", *overrides]
+    overrides = [
+        "dataset=cifar100",
+        f"backbone={backbone}",
+        f"loss={loss_name}",
+        "optim.lr=0.02",
+        "trainer.progress=false",
+        *overrides,
+    ]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 
@@ -94,15 +118,25 @@ class PodexpRunner:
         cfg = bench_config(backbone, loss_name, f"trainer.compile={str(compile_mode).lower()}")
         model, loss = make_model_and_loss(cfg, device)
         data = cfg.dataset
-        train = TensorLoader(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
-                             batch, list(data.mean), list(data.std), train=True, crop_padding=data.augment.crop_padding,
-                             hflip=data.augment.hflip, seed=0, device=device,
-                             channels_last=bool(cfg.trainer.channels_last))
+        train = TensorLoader(
+            torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(labels),
+            batch,
+            list(data.mean),
+            list(data.std),
+            train=True,
+            crop_padding=data.augment.crop_padding,
+            hflip=data.augment.hflip,
+            seed=0,
+            device=device,
+            channels_last=bool(cfg.trainer.channels_last),
+        )
         optimizers, schedulers = build_optimization(cfg, model, loss, len(train), device)
         settings = TrainerSettings.from_config(cfg.trainer)
         model = prepare_model(model, loss, Dist(), device, compile=settings.compile)
-        self.trainer = Trainer(model, loss, Loaders(train, train, data.num_classes, []), optimizers, schedulers,
-                               settings, device=device)
+        self.trainer = Trainer(
+            model, loss, Loaders(train, train, data.num_classes, []), optimizers, schedulers, settings, device=device
+        )
         self.trainer.model.train()
         self.trainer.loss.train()
         self.epoch, self.batches = 0, iter(())
@@ -155,17 +189,29 @@ class ReferenceRunner:
         from torchvision import transforms
 
         self.device = device
-        cfg = bench_config(backbone, loss_name, "trainer.channels_last=false")     # NCHW, as the authors' code
+        cfg = bench_config(backbone, loss_name, "trainer.channels_last=false")  # NCHW, as the authors' code
         self.model, self.loss_fn = make_model_and_loss(cfg, device)
-        transform = transforms.Compose([
-            transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-            transforms.Normalize(list(cfg.dataset.mean), list(cfg.dataset.std))])
+        transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(list(cfg.dataset.mean), list(cfg.dataset.std)),
+            ]
+        )
         self.data = torch.utils.data.DataLoader(
-            CifarLikePIL(images, labels, transform), batch_size=batch, shuffle=True, num_workers=workers,
-            pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0)
+            CifarLikePIL(images, labels, transform),
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            persistent_workers=workers > 0,
+        )
         params = [{"params": self.model.parameters()}, *self.loss_fn.param_groups(cfg.optim.lr)]
-        self.optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                         weight_decay=cfg.optim.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
+        )
         self.model.train()
         self.loss_fn.train()
         self.batches = iter(())
@@ -227,7 +273,7 @@ def paired_ratios(runners: dict, baseline: str, steps: int, warmup: int, rounds:
             ratios[name].append(times[name] / times[baseline])
             for side, value in times.items():
                 seconds[side].append(value)
-    if not seconds[baseline]:         # nothing to compare with
+    if not seconds[baseline]:  # nothing to compare with
         seconds[baseline].append(timed(runners[baseline], steps))
     medians = {name: statistics.median(values) for name, values in ratios.items()}
     return {baseline: 1.0, **medians}, {name: statistics.median(values) for name, values in seconds.items()}
@@ -289,9 +335,13 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
     def reference():
         return ReferenceRunner(backbone, "softmax", images, labels, batch, device, args.ref_workers)
 
-    record = {"backbone": backbone, "batch": batch, "steps_timed": steps, "rounds": args.rounds,
-              "peak_mem_mb": {"podexp": peak_memory_mb(podexp, device),
-                              "reference": peak_memory_mb(reference, device)}}
+    record = {
+        "backbone": backbone,
+        "batch": batch,
+        "steps_timed": steps,
+        "rounds": args.rounds,
+        "peak_mem_mb": {"podexp": peak_memory_mb(podexp, device), "reference": peak_memory_mb(reference, device)},
+    }
     runners = {"podexp": podexp(), "reference": reference()}
     pair = interleaved(runners, steps, args.warmup, args.rounds)
     record["ms_per_step"] = {k: 1e3 * v for k, v in pair.items()}
@@ -300,8 +350,9 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
     record["step_profile"] = {k: step_profile(r, min(steps, 5)) for k, r in runners.items()}
     if device.type == "cuda":
         record["epoch_s_from_steps"] = {k: STEPS_PER_EPOCH * v for k, v in pair.items()}
-        record["gpu_busy_fraction"] = {k: record["step_profile"][k]["gpu_busy_ms_per_step"] / record["ms_per_step"][k]
-                                       for k in runners}
+        record["gpu_busy_fraction"] = {
+            k: record["step_profile"][k]["gpu_busy_ms_per_step"] / record["ms_per_step"][k] for k in runners
+        }
     del runners
     if backbone in args.compile:
         for mode in args.compile_modes:
@@ -311,8 +362,7 @@ def bench_backbone(backbone, args, device, images, labels) -> dict:
     if args.epoch:
         runner = podexp()
         runner.run(args.warmup)
-        record["epoch_s_measured"] = {"podexp": runner.epoch_seconds(),
-                                      "steps": len(runner.trainer.loaders.train)}
+        record["epoch_s_measured"] = {"podexp": runner.epoch_seconds(), "steps": len(runner.trainer.loaders.train)}
     losses = [name for name in args.losses if name in available_losses()]
     if backbone in args.loss_backbones and losses:
         runners, failed = {}, {}
@@ -342,15 +392,26 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--ref-workers", type=int, help="DataLoader workers of the reference loop")
-    parser.add_argument("--losses", nargs="+", default=None,
-                        help="losses compared with softmax (default: every registered loss)")
+    parser.add_argument(
+        "--losses", nargs="+", default=None, help="losses compared with softmax (default: every registered loss)"
+    )
     parser.add_argument("--loss-backbones", nargs="+", help="backbones for the loss comparison (default: the first)")
-    parser.add_argument("--compile", nargs="*", help="also time torch.compile on these backbones "
-                        "(default: the preset's)")
-    parser.add_argument("--compile-modes", nargs="+", default=["default", "reduce-overhead"],
-                        choices=COMPILE_MODES, help="torch.compile modes to time (trainer.compile=MODE)")
-    parser.add_argument("--epoch", action=argparse.BooleanOptionalAction, default=None,
-                        help="time one real 50k-image epoch (default on CUDA)")
+    parser.add_argument(
+        "--compile", nargs="*", help="also time torch.compile on these backbones (default: the preset's)"
+    )
+    parser.add_argument(
+        "--compile-modes",
+        nargs="+",
+        default=["default", "reduce-overhead"],
+        choices=COMPILE_MODES,
+        help="torch.compile modes to time (trainer.compile=MODE)",
+    )
+    parser.add_argument(
+        "--epoch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time one real 50k-image epoch (default on CUDA)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--breakdown", action="store_true", help="only time the parts of a podexp step")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -396,9 +457,12 @@ def breakdown(backbone, args, device, images, labels) -> dict:
         synchronize(device)
         return 1e3 * (time.perf_counter() - start) / steps
 
-    parts = {"loader": seconds(loader_only), "forward_backward": seconds(forward_backward),
-             "forward_backward_sgd": seconds(lambda n: forward_backward(n, True)),
-             "train_step": seconds(runner.run)}
+    parts = {
+        "loader": seconds(loader_only),
+        "forward_backward": seconds(forward_backward),
+        "forward_backward_sgd": seconds(lambda n: forward_backward(n, True)),
+        "train_step": seconds(runner.run),
+    }
     print(f"breakdown {backbone} b{args.batch} (ms/step): {parts}", flush=True)
     if device.type == "cuda":
         from torch.profiler import ProfilerActivity, profile
@@ -418,9 +482,11 @@ def print_table(report: dict) -> None:
             print(f"{rec['backbone']:>12}: skipped ({rec['skipped']})")
             continue
         ms, ips = rec["ms_per_step"], rec["images_per_s"]
-        line = (f"{rec['backbone']:>12} b{rec['batch']}: podexp {ms['podexp']:8.2f} ms/step {ips['podexp']:8.0f} img/s"
-                f" | reference {ms['reference']:8.2f} ms/step {ips['reference']:8.0f} img/s"
-                f" | speedup x{rec['speedup_vs_reference']:.2f}")
+        line = (
+            f"{rec['backbone']:>12} b{rec['batch']}: podexp {ms['podexp']:8.2f} ms/step {ips['podexp']:8.0f} img/s"
+            f" | reference {ms['reference']:8.2f} ms/step {ips['reference']:8.0f} img/s"
+            f" | speedup x{rec['speedup_vs_reference']:.2f}"
+        )
         print(line)
         compiled = {k.removeprefix("podexp_compile_"): v for k, v in ms.items() if k.startswith("podexp_compile_")}
         if compiled:
@@ -428,12 +494,16 @@ def print_table(report: dict) -> None:
         for side, prof in rec["step_profile"].items():
             line = f"{'':>12}  {side} per step: {prof['ops_per_step']:.0f} ops dispatched"
             if "kernels_per_step" in prof:
-                line += (f", {prof['kernels_per_step']:.0f} kernels, GPU busy {prof['gpu_busy_ms_per_step']:.2f} ms "
-                         f"({100 * rec['gpu_busy_fraction'][side]:.0f}% of the step)")
+                line += (
+                    f", {prof['kernels_per_step']:.0f} kernels, GPU busy {prof['gpu_busy_ms_per_step']:.2f} ms "
+                    f"({100 * rec['gpu_busy_fraction'][side]:.0f}% of the step)"
+                )
             print(line)
         if "epoch_s_measured" in rec:
-            print(f"{'':>12}  50k epoch: measured {rec['epoch_s_measured']['podexp']:.2f} s; from steps: podexp "
-                  f"{rec['epoch_s_from_steps']['podexp']:.2f} s, reference {rec['epoch_s_from_steps']['reference']:.2f} s")
+            print(
+                f"{'':>12}  50k epoch: measured {rec['epoch_s_measured']['podexp']:.2f} s; from steps: podexp "
+                f"{rec['epoch_s_from_steps']['podexp']:.2f} s, reference {rec['epoch_s_from_steps']['reference']:.2f} s"
+            )
         mem = rec["peak_mem_mb"]
         if mem["podexp"] is not None:
             print(f"{'':>12}  peak memory: podexp {mem['podexp']:.0f} MiB, reference {mem['reference']:.0f} MiB")
@@ -449,13 +519,17 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True      # train.py sets it; the authors' code did too
+        torch.backends.cudnn.benchmark = True  # train.py sets it; the authors' code did too
     images, labels = synthetic_cifar(args.train_size, NUM_CLASSES)
-    report = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
-              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-              f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "backbones": []}
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "backbones": [],
+    }
     if args.breakdown:
         return {backbone: breakdown(backbone, args, device, images, labels) for backbone in args.backbones}
     for backbone in args.backbones:

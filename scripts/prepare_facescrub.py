@@ -5,12 +5,13 @@
 SRC holds one folder of face images per identity; DST receives train/<id>/, test/<id>/ and manifest.json.
 Running it again changes nothing unless SRC or the options changed.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
-from podexp.data.prepare.facescrub import prepare_facescrub
 from podexp.data.prepare import run_script
+from podexp.data.prepare.facescrub import prepare_facescrub
 
 
 def main() -> int:
@@ -21,9 +22,10 @@ def main() -> int:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
-    return run_script(lambda: prepare_facescrub(args.src, args.dst, args.num_identities, args.test_fraction,
-                                                args.size),
-                      lambda summary: ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return run_script(
+        lambda: prepare_facescrub(args.src, args.dst, args.num_identities, args.test_fraction, args.size),
+        lambda summary: ", ".join(f"{k} {v}" for k, v in summary.items()),
+    )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@
 
 --synsets: the devkit's meta.mat, or a text file whose line i starts with the wnid of ILSVRC2012_ID i.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
-from podexp.data.prepare.imagenet_val import arrange_imagenet_val
 from podexp.data.prepare import run_script
+from podexp.data.prepare.imagenet_val import arrange_imagenet_val
 
 
 def main() -> int:
@@ -20,8 +21,10 @@ def main() -> int:
     parser.add_argument("--ground-truth", type=Path, required=True)
     parser.add_argument("--synsets", type=Path, required=True)
     args = parser.parse_args()
-    return run_script(lambda: arrange_imagenet_val(args.val_dir, args.ground_truth, args.synsets),
-                      lambda n: f"moved {n} val images" if n else "val/ is already arranged: nothing to do")
+    return run_script(
+        lambda: arrange_imagenet_val(args.val_dir, args.ground_truth, args.synsets),
+        lambda n: f"moved {n} val images" if n else "val/ is already arranged: nothing to do",
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Session-wide test settings. Helpers to compose and run configs live in tests/helpers.py."""
+
 import os
 
 import pytest

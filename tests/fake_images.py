@@ -1,4 +1,5 @@
 """Tiny on-disk image trees in the official layouts (Tiny ImageNet, FaceScrub source, ILSVRC-2012)."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def tiny_imagenet_tree(root: Path, wnids: list[str], train_per_class: int, val_per_class: int,
-                       size: int = 16) -> dict[str, str]:
+def tiny_imagenet_tree(
+    root: Path, wnids: list[str], train_per_class: int, val_per_class: int, size: int = 16
+) -> dict[str, str]:
     """The official archive layout; returns {val file name: wnid}."""
     (root / "wnids.txt").parent.mkdir(parents=True, exist_ok=True)
     (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
@@ -56,15 +58,14 @@ def facescrub_source(src: Path, counts: dict[str, int], size: int = 20) -> None:
             write_image(src / identity / f"{i:03d}.jpg", size, seed=c + 3 * (i + 7 * c))
 
 
-def ilsvrc_tree(root: Path, wnids: list[str], train_per_class: int, val_per_class: int,
-                size: int = 24) -> list[str]:
+def ilsvrc_tree(root: Path, wnids: list[str], train_per_class: int, val_per_class: int, size: int = 24) -> list[str]:
     """train/<wnid>/*.JPEG and a flat val/ of ILSVRC2012_val_%08d.JPEG; returns each val image's wnid."""
     for c, wnid in enumerate(wnids):
         for i in range(train_per_class):
             write_image(root / "train" / wnid / f"{wnid}_{i}.JPEG", size, seed=c + 3 * i)
     val_wnids = []
     for i in range(val_per_class * len(wnids)):
-        wnid = wnids[(i * 7) % len(wnids)]   # not in class order
+        wnid = wnids[(i * 7) % len(wnids)]  # not in class order
         write_image(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", size, seed=wnids.index(wnid) + 3 * i)
         val_wnids.append(wnid)
     return val_wnids

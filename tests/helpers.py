@@ -1,4 +1,5 @@
 """Test helpers: compose the real config tree and train in-process or through train.py."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,14 @@ def build_trainer(cfg, device):
 def run_train_py(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):
     """Run ``python train.py ARGS`` in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 FAST = ("debug=fast",)
@@ -83,7 +90,7 @@ def write_fake_mnist(folder: Path, n_train: int = 200, n_test: int = 100, gz: bo
         images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
         for i, k in enumerate(labels):
             r, c = 2 + 8 * (k // 4), 2 + 6 * (k % 4)
-            images[i, r:r + 6, c:c + 6] = 250
+            images[i, r : r + 6, c : c + 6] = 250
         return images, labels
 
     (tx, ty), (vx, vy) = split(n_train), split(n_test)

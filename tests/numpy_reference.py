@@ -1,4 +1,5 @@
 """Float64 numpy reference formulas for the loss tests (independent of podexp's own code)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """``scripts/bench.py`` (``make bench``) runs end to end at a tiny size and writes every figure it promises."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,8 +13,22 @@ import torch
 from helpers import needs_cpp_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--device", "cpu", "--backbones", "small_cnn", "--batch", "4", "--steps", "2", "--rounds", "1",
-        "--warmup", "1", "--train-size", "32"]
+TINY = [
+    "--device",
+    "cpu",
+    "--backbones",
+    "small_cnn",
+    "--batch",
+    "4",
+    "--steps",
+    "2",
+    "--rounds",
+    "1",
+    "--warmup",
+    "1",
+    "--train-size",
+    "32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +55,10 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
     assert set(record["loss_step_vs_softmax"]) == {"softmax", "pod", "cot"} and "loss_build_errors" not in record
     assert all(_positive(v) for v in record["loss_ms_per_step"].values())
     for side in ("podexp", "reference"):
-        assert record["step_profile"][side]["ops_per_step"] >= 20   # conv/bn/relu forward and backward at least
+        assert record["step_profile"][side]["ops_per_step"] >= 20  # conv/bn/relu forward and backward at least
 
 
-@pytest.mark.slow                # inductor builds C++ kernels in compile-worker subprocesses
+@pytest.mark.slow  # inductor builds C++ kernels in compile-worker subprocesses
 @needs_cpp_compiler
 def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
@@ -87,6 +102,6 @@ def test_loss_cost_is_the_step_time_relative_to_softmax(bench, monkeypatch):
 def test_interleaved_takes_the_median_seconds_per_step(bench, monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=clock))
-    runner = FakeRunner(clock, 0.004, growth=1.5)      # a machine getting busier: 4, 6, 9, 13.5 ms
+    runner = FakeRunner(clock, 0.004, growth=1.5)  # a machine getting busier: 4, 6, 9, 13.5 ms
     median = bench.interleaved({"only": runner}, steps=5, warmup=2, rounds=3)["only"]
-    assert median == pytest.approx(0.009)               # the warm-up block (4 ms) is not timed
+    assert median == pytest.approx(0.009)  # the warm-up block (4 ms) is not timed

@@ -2,6 +2,7 @@
 
 Skipped where no GPU is visible (CI). Run on a GPU machine with ``pytest -q tests/test_gpu.py``.
 """
+
 import itertools
 import math
 
@@ -9,8 +10,7 @@ import pytest
 import torch
 from helpers import FAST, build_trainer, compose, train_in_process
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 CUDA = ("trainer.device=cuda",)
 
@@ -36,19 +36,19 @@ def test_cuda_loader_batches_are_augmented_copies_of_the_source_images():
     mean = torch.tensor([0.4, 0.5, 0.6])[:, None, None]
     std = torch.tensor([0.2, 0.25, 0.3])[:, None, None]
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
-    crops = torch.stack([padded[:, :, dy:dy + 12, dx:dx + 12] for dy in range(5) for dx in range(5)], 1)
-    candidates = torch.cat([crops, crops.flip(4)], 1)             # (300, 50, C, H, W): every crop, flipped or not
+    crops = torch.stack([padded[:, :, dy : dy + 12, dx : dx + 12] for dy in range(5) for dx in range(5)], 1)
+    candidates = torch.cat([crops, crops.flip(4)], 1)  # (300, 50, C, H, W): every crop, flipped or not
     seen = []
     for x, y in _epoch(loader, 0):
         assert x.is_cuda and x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
-        raw = (x.cpu() * std + mean) * 255.0                       # undo the normalisation by hand
+        raw = (x.cpu() * std + mean) * 255.0  # undo the normalisation by hand
         assert torch.allclose(raw, raw.round(), atol=1e-3)
         for sample, label in zip(raw.round().to(torch.uint8), y.cpu()):
             explained = (candidates == sample).flatten(2).all(2).any(1).nonzero().flatten().tolist()
             assert explained, "a batch image is not a crop/flip of any training image"
             assert all(labels[i] == label for i in explained)
             seen.append(explained[0])
-    assert len(set(seen)) == len(seen) == 4 * 64                 # drop_last: 4 full batches, no repeats
+    assert len(set(seen)) == len(seen) == 4 * 64  # drop_last: 4 full batches, no repeats
 
 
 def test_cuda_loader_is_deterministic_and_resumes_mid_epoch():
@@ -74,8 +74,8 @@ def test_bf16_steps_are_finite_and_never_synchronise_with_the_host(loss):
     trainer = _trainer(f"loss={loss}", "backbone=resnet50")
     assert trainer.use_amp
     batches = iter(trainer.loaders.train)
-    trainer.step(*next(batches))                                 # warm-up: cudnn autotuning may sync
-    torch.cuda.set_sync_debug_mode("error")                      # any host sync in the step now raises
+    trainer.step(*next(batches))  # warm-up: cudnn autotuning may sync
+    torch.cuda.set_sync_debug_mode("error")  # any host sync in the step now raises
     try:
         for _ in range(3):
             trainer.step(*next(batches))
@@ -90,8 +90,9 @@ def test_bf16_steps_are_finite_and_never_synchronise_with_the_host(loss):
 
 @pytest.mark.parametrize("mode", ["true", "reduce-overhead"])
 def test_compiled_model_trains_and_checkpoints_plain_keys(tmp_path, mode):
-    result = train_in_process(tmp_path, *FAST, *CUDA, f"trainer.compile={mode}", "trainer.epochs=1",
-                              "trainer.checkpoint=true", "loss=pod")
+    result = train_in_process(
+        tmp_path, *FAST, *CUDA, f"trainer.compile={mode}", "trainer.epochs=1", "trainer.checkpoint=true", "loss=pod"
+    )
     assert result["status"] == "completed" and math.isfinite(result["final_test_acc"])
     state = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)
     assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
@@ -100,4 +101,4 @@ def test_compiled_model_trains_and_checkpoints_plain_keys(tmp_path, mode):
 def test_short_cuda_training_run_learns(tmp_path):
     result = train_in_process(tmp_path, *FAST, *CUDA, "loss=pod", "trainer.epochs=4")
     assert result["device"].startswith("cuda")
-    assert result["final_test_acc"] > 50.0                        # 10 classes: chance is 10%
+    assert result["final_test_acc"] > 50.0  # 10 classes: chance is 10%

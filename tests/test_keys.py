@@ -1,12 +1,21 @@
 """One list of result-neutral keys: the resume hash, the job folder names and the summary rows agree."""
+
 from hydra import compose, initialize_config_dir
 
 from podexp.defaults import CONFIG_DIR
 from podexp.keys import RESULT_NEUTRAL_KEYS, is_result_neutral
 from podexp.train.resume import config_hash
 
-NEUTRAL = ("resume=null", "resume_allow_changes=true", "name=other", "data_root=/elsewhere",
-           "trainer.progress=false", "trainer.compile=true", "logger=wandb", "logger.mode=offline")
+NEUTRAL = (
+    "resume=null",
+    "resume_allow_changes=true",
+    "name=other",
+    "data_root=/elsewhere",
+    "trainer.progress=false",
+    "trainer.compile=true",
+    "logger=wandb",
+    "logger.mode=offline",
+)
 
 
 def job_folder(*overrides: str) -> str:
@@ -29,17 +38,31 @@ def test_every_neutral_key_is_known_to_hydras_folder_names():
 
 
 def test_resume_hash_ignores_exactly_the_neutral_keys():
-    base = {"seed": 0, "name": "a", "data_root": "data", "resume": "auto",
-            "dataset": {"name": "cifar10", "root": "data/cifar10"},
-            "trainer": {"epochs": 2, "progress": "auto", "compile": False},
-            "logger": {"name": "csv"}, "optim": {"lr": 0.1}}
-    moved = {**base, "name": "b", "data_root": "/ssd", "resume": None,
-             "dataset": {"name": "cifar10", "root": "/ssd/cifar10"},
-             "trainer": {"epochs": 2, "progress": False, "compile": "max-autotune"},
-             "logger": {"name": "wandb", "mode": "offline"}}
+    base = {
+        "seed": 0,
+        "name": "a",
+        "data_root": "data",
+        "resume": "auto",
+        "dataset": {"name": "cifar10", "root": "data/cifar10"},
+        "trainer": {"epochs": 2, "progress": "auto", "compile": False},
+        "logger": {"name": "csv"},
+        "optim": {"lr": 0.1},
+    }
+    moved = {
+        **base,
+        "name": "b",
+        "data_root": "/ssd",
+        "resume": None,
+        "dataset": {"name": "cifar10", "root": "/ssd/cifar10"},
+        "trainer": {"epochs": 2, "progress": False, "compile": "max-autotune"},
+        "logger": {"name": "wandb", "mode": "offline"},
+    }
     assert config_hash(moved) == config_hash(base)
-    for changed in ({**base, "seed": 1}, {**base, "optim": {"lr": 0.05}},
-                    {**base, "dataset": {"name": "cifar100", "root": "data/cifar10"}}):
+    for changed in (
+        {**base, "seed": 1},
+        {**base, "optim": {"lr": 0.05}},
+        {**base, "dataset": {"name": "cifar100", "root": "data/cifar10"}},
+    ):
         assert config_hash(changed) != config_hash(base)
 
 

@@ -1,5 +1,6 @@
 """Layers point one way: every ``podexp`` module imports only from its own layer or the layers below it
 (imports inside functions count too), and the README's "Layout" section lists the same layers."""
+
 from __future__ import annotations
 
 import ast
@@ -10,10 +11,16 @@ from helpers import ROOT
 # Bottom first. ``shared``: whether the modules of a layer may import each other (the CLIs, and
 # train / analysis, stand side by side and never do). train.py and scripts/ sit above everything.
 LAYERS = [
-    ("base", True, ("podexp", "podexp.errors", "podexp.io", "podexp.registry", "podexp.defaults",
-                    "podexp.keys", "podexp.fields")),
-    ("parts", True, ("podexp.pedcc", "podexp.data", "podexp.models", "podexp.losses", "podexp.optim",
-                     "podexp.settings")),
+    (
+        "base",
+        True,
+        ("podexp", "podexp.errors", "podexp.io", "podexp.registry", "podexp.defaults", "podexp.keys", "podexp.fields"),
+    ),
+    (
+        "parts",
+        True,
+        ("podexp.pedcc", "podexp.data", "podexp.models", "podexp.losses", "podexp.optim", "podexp.settings"),
+    ),
     ("composition root", True, ("podexp.compose", "podexp.validate")),
     ("training and analysis", False, ("podexp.train", "podexp.analysis")),
     ("CLIs", False, ("podexp.aggregate", "podexp.reproduce", "podexp.evaluate")),
@@ -47,7 +54,7 @@ def imported_modules(module: str, source: str, is_package: bool = False) -> set[
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 known = place(full) is not None and place(full) != place(base)
@@ -66,8 +73,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
         if there is None:
             problems.append(f"{module} -> {target} (a module the layer table does not know)")
         elif there[0] > here[0]:
-            problems.append(f"{module} -> {target} (upward: {LAYERS[here[0]][0]} imports "
-                            f"{LAYERS[there[0]][0]})")
+            problems.append(f"{module} -> {target} (upward: {LAYERS[here[0]][0]} imports {LAYERS[there[0]][0]})")
         elif there[0] == here[0] and there[1] != here[1] and not LAYERS[here[0]][1]:
             problems.append(f"{module} -> {target} ({here[1]} and {there[1]} stand side by side)")
     return problems
@@ -95,12 +101,13 @@ def test_every_import_points_down():
 def test_the_checker_catches_planted_violations():
     lazy_upward = "def f():\n    from podexp.train.loop import Trainer\n"
     assert violations("podexp.losses.new", lazy_upward) == [
-        "podexp.losses.new -> podexp.train.loop (upward: parts imports training and analysis)"]
+        "podexp.losses.new -> podexp.train.loop (upward: parts imports training and analysis)"
+    ]
     assert violations("podexp.io", "import podexp.data") != []
-    assert violations("podexp.analysis.x", "from podexp.train import run") != []      # side by side
-    assert violations("podexp.aggregate", "from podexp import reproduce") != []       # side by side
-    assert violations("podexp.analysis.x", "from ..train import run") != []           # relative
-    assert violations("podexp.newthing", "") != []                                    # unplaced
+    assert violations("podexp.analysis.x", "from podexp.train import run") != []  # side by side
+    assert violations("podexp.aggregate", "from podexp import reproduce") != []  # side by side
+    assert violations("podexp.analysis.x", "from ..train import run") != []  # relative
+    assert violations("podexp.newthing", "") != []  # unplaced
     assert violations("podexp.train.x", "from podexp.data import build_loaders\nfrom . import resume") == []
     assert violations("podexp.reproduce", "from podexp.analysis.report import build_item") == []
 

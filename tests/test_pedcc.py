@@ -21,13 +21,13 @@ def test_simplex_geometry(k, d):
     assert torch.allclose(a.double().norm(dim=1), torch.ones(k, dtype=torch.float64), atol=1e-6)
     cos = _pairwise_cos(a)
     off = cos[~torch.eye(k, dtype=torch.bool)]
-    assert (off + 1.0 / (k - 1)).abs().max() < 1e-5          # every pair at -1/(K-1)
-    assert a.double().sum(0).norm() < 1e-5                     # centres sum to zero
+    assert (off + 1.0 / (k - 1)).abs().max() < 1e-5  # every pair at -1/(K-1)
+    assert a.double().sum(0).norm() < 1e-5  # centres sum to zero
 
 
 def test_k_equals_d_plus_one_is_the_tightest_fit():
     a = make_pedcc(10, 9, "simplex")
-    assert torch.linalg.matrix_rank(a.double()) == 9           # K-1 independent directions in R^(K-1)
+    assert torch.linalg.matrix_rank(a.double()) == 9  # K-1 independent directions in R^(K-1)
 
 
 def test_deterministic_per_seed_and_different_across_seeds():
@@ -59,9 +59,11 @@ def test_iterative_spreads_random_points():
     gen = torch.Generator().manual_seed(0)
     random_points = torch.nn.functional.normalize(torch.randn(k, d, generator=gen, dtype=torch.float64), dim=1)
     spread = make_pedcc(k, d, "iterative", seed=0, use_cache=False)
-    assert check_pedcc(spread, "iterative") is None             # unit norms
+    assert check_pedcc(spread, "iterative") is None  # unit norms
+
     def max_cos(points):
         return _pairwise_cos(points).fill_diagonal_(-2).max().item()
+
     assert max_cos(spread) < max_cos(random_points) - 0.1
 
 
@@ -70,8 +72,8 @@ def test_cache_is_checked_on_load(tmp_path, monkeypatch):
     first = make_pedcc(5, 8, seed=0)
     cached = pedcc.cache_dir() / "simplex_K5_d8_seed0.pt"
     assert cached.exists()
-    cached.write_bytes(b"corrupt")                              # a truncated/garbled cache file
-    assert torch.equal(make_pedcc(5, 8, seed=0), first)         # rebuilt, same centres
+    cached.write_bytes(b"corrupt")  # a truncated/garbled cache file
+    assert torch.equal(make_pedcc(5, 8, seed=0), first)  # rebuilt, same centres
     torch.save(torch.randn(5, 8, dtype=torch.float64), cached)  # a wrong but readable file
     assert torch.equal(make_pedcc(5, 8, seed=0), first)
 
@@ -98,19 +100,20 @@ def test_iterative_five_points_on_a_circle_are_72_degrees_apart():
 
 
 def test_iterative_twelve_points_in_3d_form_the_icosahedron():
-    icosahedron = math.degrees(math.atan(2.0))                  # 63.43°: angle between adjacent vertices
+    icosahedron = math.degrees(math.atan(2.0))  # 63.43°: angle between adjacent vertices
     assert abs(min_pairwise_angle(make_pedcc(12, 3, "iterative", use_cache=False)) - icosahedron) < 0.5
 
 
 def test_iterative_is_deterministic_per_seed():
-    assert torch.equal(make_pedcc(12, 3, "iterative", seed=4, use_cache=False),
-                       make_pedcc(12, 3, "iterative", seed=4, use_cache=False))
+    assert torch.equal(
+        make_pedcc(12, 3, "iterative", seed=4, use_cache=False), make_pedcc(12, 3, "iterative", seed=4, use_cache=False)
+    )
 
 
 @pytest.mark.parametrize("k,d", [(3, 2), (5, 4), (5, 8), (769, 768)])
 def test_auto_with_k_at_most_d_plus_one_is_the_exact_simplex(k, d):
     a = make_pedcc(k, d, "auto", use_cache=False)
-    assert check_pedcc(a, "simplex") is None                    # every cosine -1/(K-1) to 1e-5
+    assert check_pedcc(a, "simplex") is None  # every cosine -1/(K-1) to 1e-5
     assert min_pairwise_angle(a) == pytest.approx(math.degrees(math.acos(-1.0 / (k - 1))), abs=1e-3)
 
 
@@ -122,14 +125,14 @@ def test_iterative_stops_when_the_angle_stops_growing_and_says_so(caplog):
     with caplog.at_level("INFO", logger="podexp.pedcc"):
         capped = iterative_pedcc(5, 2, seed=2, max_iterations=30)
     assert "cap of 30 iterations" in caplog.text
-    assert f"{min_pairwise_angle(capped):.3f}°" in caplog.text   # the best configuration seen is returned
+    assert f"{min_pairwise_angle(capped):.3f}°" in caplog.text  # the best configuration seen is returned
 
 
 def test_centres_cached_by_the_old_iterative_algorithm_are_not_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("PODEXP_CACHE", str(tmp_path))
     old = torch.nn.functional.normalize(torch.randn(5, 2, dtype=torch.float64), dim=1)
     pedcc.cache_dir().mkdir(parents=True)
-    torch.save(old, pedcc.cache_dir() / "iterative_K5_d2_seed0.pt")      # the file name before v2
+    torch.save(old, pedcc.cache_dir() / "iterative_K5_d2_seed0.pt")  # the file name before v2
     fresh = make_pedcc(5, 2, "iterative")
     assert (_circle_gaps_deg(fresh) - 72.0).abs().max() < 0.5
     assert (pedcc.cache_dir() / f"iterative-v{pedcc.ITERATIVE_VERSION}_K5_d2_seed0.pt").exists()

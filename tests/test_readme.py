@@ -1,4 +1,5 @@
 """The README's code must run as written."""
+
 import re
 
 from helpers import ROOT

@@ -1,5 +1,6 @@
 """The one registry kind: options read from annotations, every problem reported with the known names,
 defaults filled from the config files; and every registry's entries agree with their config files."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -14,8 +15,16 @@ from podexp.errors import ConfigError
 from podexp.losses import LOSSES
 from podexp.models import BACKBONES
 from podexp.optim import OPTIMIZERS, SCHEDULES
-from podexp.registry import (EMPTY, Pattern, PositiveFloat, Range, Registry, option_from_annotation, options_of,
-                             problems_with)
+from podexp.registry import (
+    EMPTY,
+    Pattern,
+    PositiveFloat,
+    Range,
+    Registry,
+    option_from_annotation,
+    options_of,
+    problems_with,
+)
 from podexp.settings import LOGGERS, TrainerSettings
 
 
@@ -29,7 +38,7 @@ def test_annotations_become_options():
     assert choice.problem("x", "c") == "x=c: use a or b." and choice.problem("x", None) == "x=null: must be a or b."
     mixed = option_from_annotation("x", bool | Literal["auto"])
     assert [mixed.problem("x", v) for v in (True, "auto")] == [None, None]
-    assert mixed.problem("x", 1) == "x=1: use false, true or auto."        # 1 is not true
+    assert mixed.problem("x", 1) == "x=1: use false, true or auto."  # 1 is not true
     nullable = option_from_annotation("x", Annotated[int, Range(ge=1)] | None)
     assert nullable.problem("x", None) is None and nullable.problem("x", 0) == "x=0: must be >= 1."
     device = option_from_annotation("x", Annotated[str, Pattern(r"cpu|cuda(:\d+)?", "cpu or cuda:N")])
@@ -42,9 +51,11 @@ def test_unknown_and_missing_keys_name_the_closest_and_the_accepted_ones():
         return scale, margin
 
     problems = problems_with(options_of(fn), {"scal": 3}, "loss.", "loss 'x'")
-    assert problems == ["loss.scal: loss 'x' has no option 'scal'. Did you mean loss.scale? It accepts: "
-                        "scale (a number > 0), margin (a number).",
-                        "loss.scale: missing; loss 'x' needs it (a number > 0)."]
+    assert problems == [
+        "loss.scal: loss 'x' has no option 'scal'. Did you mean loss.scale? It accepts: "
+        "scale (a number > 0), margin (a number).",
+        "loss.scale: missing; loss 'x' needs it (a number > 0).",
+    ]
 
 
 @dataclass(frozen=True)
@@ -65,13 +76,16 @@ def test_build_checks_context_and_options_at_once_and_passes_an_entry_only_its_o
     assert things.attributes("plain") == {"streamed": True}
     assert set(things.signature("plain")) == {"batch", "extra", "width"}
     assert things.build("plain", 3, width=4, batch=8) == "built" and seen == {"k": 3, "width": 4}
-    assert things.resolve("plain", {"width": 4, "batch": 8})["extra"] is None     # Python default of a shared one
+    assert things.resolve("plain", {"width": 4, "batch": 8})["extra"] is None  # Python default of a shared one
     with pytest.raises(ConfigError) as err:
         things.build("plain", 1, width=4.5, batch=8, widht=3)
     assert str(err.value).splitlines() == [
-        "Cannot build thing 'plain':", "  - k=1: must be >= 2.",
+        "Cannot build thing 'plain':",
+        "  - k=1: must be >= 2.",
         "  - thing.widht: thing 'plain' has no option 'widht'. Did you mean thing.width? It accepts: batch (an "
-        "integer >= 1), extra (a string or null), width (an integer).", "  - thing.width=4.5: must be an integer."]
+        "integer >= 1), extra (a string or null), width (an integer).",
+        "  - thing.width=4.5: must be an integer.",
+    ]
     with pytest.raises(ConfigError, match=r"thing=plan: unknown thing. Did you mean thing=plain\? Registered: plain."):
         things.build("plan", 3)
     with pytest.raises(ValueError, match="registered twice"):
@@ -114,7 +128,9 @@ def test_the_trainer_settings_are_the_trainer_file_keys_without_python_defaults(
     assert [f.name for f in fields(TrainerSettings)] == list(written)
     assert TrainerSettings.from_config({}) == TrainerSettings(**written)
     assert TrainerSettings.from_config({"nan_check_every": 7}).nan_check_every == 7
-    with pytest.raises(ConfigError, match=r"trainer.epoch: trainer has no option 'epoch'. Did you mean trainer.epochs\?"):
+    with pytest.raises(
+        ConfigError, match=r"trainer.epoch: trainer has no option 'epoch'. Did you mean trainer.epochs\?"
+    ):
         TrainerSettings.from_config({"epoch": 3})
     with pytest.raises(TypeError):
-        TrainerSettings()          # no field has a default outside the config file
+        TrainerSettings()  # no field has a default outside the config file

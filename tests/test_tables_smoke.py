@@ -6,6 +6,7 @@ table carries the paper's row and column labels with a number or "missing" in ev
 equals the golden file tests/golden/tables_smoke.json (the smoke runs are deterministic on the CPU).
 After an intended change of a number: ``make golden`` (= PODEXP_UPDATE_GOLDEN=1 on this file) rewrites it.
 """
+
 import csv
 import json
 import math
@@ -23,7 +24,7 @@ TABLES = [f"table{i}" for i in range(1, 10)]
 FIGURES = ["fig2", "fig3", "fig4", "fig5", "fig6"]
 NUMBER = r"-?\d+(\.\d+)?(e[-+]\d+)?"
 VALUE = re.compile(rf"^(\*\*)?{NUMBER} ± {NUMBER} \(n=\d+\)(\*\*)?$|^missing$")
-CONFIG_VALUE = re.compile(rf"^{NUMBER}$|^missing$")     # Table 3: the config's number
+CONFIG_VALUE = re.compile(rf"^{NUMBER}$|^missing$")  # Table 3: the config's number
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tables_smoke.json"
 # The CSVs hold 6 significant digits; 1e-3 relative covers that rounding and float differences between
 # torch builds and thread counts, while any real change (one test image more or less right is 2 points
@@ -31,9 +32,11 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "tables_smoke.json"
 # amplify float differences (AM-Softmax's moved 0.16 % between 1 and 2 CPU threads): 2e-2 there.
 REL_TOL, ABS_TOL = 1e-3, 1e-12
 ITEM_REL_TOL = {"fig6": 2e-2}
-FULL_ROWS = 40            # a figure CSV up to this many rows is kept whole, a longer one summarised
-REGENERATE = ("If the change is intended, rewrite the golden file with `make golden` "
-              "(PODEXP_UPDATE_GOLDEN=1 python -m pytest tests/test_tables_smoke.py) and commit it.")
+FULL_ROWS = 40  # a figure CSV up to this many rows is kept whole, a longer one summarised
+REGENERATE = (
+    "If the change is intended, rewrite the golden file with `make golden` "
+    "(PODEXP_UPDATE_GOLDEN=1 python -m pytest tests/test_tables_smoke.py) and commit it."
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +45,22 @@ def reports(tmp_path_factory):
     if given and Path(given).is_dir():
         return Path(given)
     out = tmp_path_factory.mktemp("smoke")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce.py"), "all", "--smoke",
-                           "--reports", str(out / "reports"), "--sweep-root", str(out / "sweeps")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "reproduce.py"),
+            "all",
+            "--smoke",
+            "--reports",
+            str(out / "reports"),
+            "--sweep-root",
+            str(out / "sweeps"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "reports"
 
@@ -63,8 +79,8 @@ def test_table_files_labels_and_cells(reports, item):
     paper = yaml.safe_load((ROOT / "podexp" / "paper_results.yaml").read_text())[item]
     header, rows = _markdown_rows(reports / item / f"{item}.md")
     for column in paper["columns"]:
-        assert [column, f"{column} paper", f"{column} Δ"] == header[header.index(column):header.index(column) + 3]
-    assert [str(r) for r in paper["rows"]] == [row[0] for row in rows][:len(paper["rows"])]
+        assert [column, f"{column} paper", f"{column} Δ"] == header[header.index(column) : header.index(column) + 3]
+    assert [str(r) for r in paper["rows"]] == [row[0] for row in rows][: len(paper["rows"])]
     for row in rows:
         for column in paper["columns"]:
             value = row[header.index(column)]
@@ -76,7 +92,7 @@ def test_table_files_labels_and_cells(reports, item):
 def test_figure_files(reports, item):
     for suffix in ("png", "pdf", "csv"):
         assert (reports / item / f"{item}.{suffix}").stat().st_size > 0
-    assert len((reports / item / f"{item}.csv").read_text().splitlines()) > 1   # data, not just a header
+    assert len((reports / item / f"{item}.csv").read_text().splitlines()) > 1  # data, not just a header
 
 
 def _number(text: str) -> float | None:
@@ -118,8 +134,10 @@ def _figure_numbers(path: Path) -> dict:
 
 def report_numbers(reports: Path) -> dict[str, dict]:
     """Every number the smoke reports hold, item by item (what the golden file stores)."""
-    return {**{item: _table_numbers(reports / item / f"{item}.csv") for item in TABLES},
-            **{item: _figure_numbers(reports / item / f"{item}.csv") for item in FIGURES}}
+    return {
+        **{item: _table_numbers(reports / item / f"{item}.csv") for item in TABLES},
+        **{item: _figure_numbers(reports / item / f"{item}.csv") for item in FIGURES},
+    }
 
 
 def differences(expected, actual, where: str = "", rel_tol: float = REL_TOL) -> list[str]:
@@ -133,8 +151,11 @@ def differences(expected, actual, where: str = "", rel_tol: float = REL_TOL) -> 
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{where}: {len(actual)} entries, golden {len(expected)}"]
-        return [line for i, (e, a) in enumerate(zip(expected, actual))
-                for line in differences(e, a, f"{where}[{i}]", rel_tol)]
+        return [
+            line
+            for i, (e, a) in enumerate(zip(expected, actual))
+            for line in differences(e, a, f"{where}[{i}]", rel_tol)
+        ]
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         if math.isclose(actual, expected, rel_tol=rel_tol, abs_tol=ABS_TOL):
             return []
@@ -150,11 +171,13 @@ def test_every_number_matches_the_golden_file(reports):
         GOLDEN.parent.mkdir(exist_ok=True)
         text = json.dumps(numbers, indent=1, sort_keys=True)
         text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m[1]) + "]", text)
-        GOLDEN.write_text(text + "\n")             # (one line per list of numbers)
+        GOLDEN.write_text(text + "\n")  # (one line per list of numbers)
     assert GOLDEN.is_file(), f"{GOLDEN} does not exist. {REGENERATE}"
     found = differences(json.loads(GOLDEN.read_text()), numbers)
-    assert not found, (f"{len(found)} smoke-report number(s) differ from {GOLDEN.name} (relative tolerance "
-                       f"{REL_TOL:g}, per item {ITEM_REL_TOL}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}")
+    assert not found, (
+        f"{len(found)} smoke-report number(s) differ from {GOLDEN.name} (relative tolerance "
+        f"{REL_TOL:g}, per item {ITEM_REL_TOL}):\n" + "\n".join(found[:40]) + f"\n{REGENERATE}"
+    )
 
 
 def test_golden_comparison_tolerates_rounding_and_catches_changes():
@@ -162,10 +185,22 @@ def test_golden_comparison_tolerates_rounding_and_catches_changes():
     assert differences({"fig6": fig6}, {"fig6": {"summary": {"pod | z1": [720, 0.505, 1.0]}}}) == []
     assert differences({"fig6": fig6}, {"fig6": {"summary": {"pod | z1": [720, 0.6, 1.0]}}}) != []
     golden = {"table4": {"pod | cifar10": {"mean": 12.0, "n": 1}}, "fig5": {"rows": [["cifar10", 0.01, 0.98]]}}
-    assert differences(golden, {"table4": {"pod | cifar10": {"mean": 12.000004, "n": 1}},
-                                "fig5": {"rows": [["cifar10", 0.01, 0.9800003]]}}) == []
-    changed = {"table4": {"pod | cifar10": {"mean": 14.0, "n": 1}, "pod | cifar100": {"mean": 0.0, "n": 1}},
-               "fig5": {"rows": [["cifar10", 0.01, 0.97]]}}
-    assert differences(golden, changed) == ["/fig5/rows[0][2]: 0.97, golden 0.98",
-                                            "/table4/pod | cifar100: new (not in the golden file)",
-                                            "/table4/pod | cifar10/mean: 14.0, golden 12.0"]
+    assert (
+        differences(
+            golden,
+            {
+                "table4": {"pod | cifar10": {"mean": 12.000004, "n": 1}},
+                "fig5": {"rows": [["cifar10", 0.01, 0.9800003]]},
+            },
+        )
+        == []
+    )
+    changed = {
+        "table4": {"pod | cifar10": {"mean": 14.0, "n": 1}, "pod | cifar100": {"mean": 0.0, "n": 1}},
+        "fig5": {"rows": [["cifar10", 0.01, 0.97]]},
+    }
+    assert differences(golden, changed) == [
+        "/fig5/rows[0][2]: 0.97, golden 0.98",
+        "/table4/pod | cifar100: new (not in the golden file)",
+        "/table4/pod | cifar10/mean: 14.0, golden 12.0",
+    ]

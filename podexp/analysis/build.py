@@ -4,6 +4,7 @@ What a table cell holds is a measure of one job, by name (``Item.measure``): ``M
 ``fn(item, job, columns, options) -> {column: value}``. A figure is drawn by ``FIGURES[item.name]``,
 ``fn(item, jobs, out_dir) -> [paths]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,15 @@ from podexp.analysis import curves, figures
 from podexp.analysis.features import extract_features
 from podexp.analysis.items import Item
 from podexp.analysis.runs import Job, same_value
-from podexp.analysis.stats import (GDA_COVARIANCES, LEDOIT_WOLF, GaussianDiscriminant, accuracy,
-                                   eigenvalue_variance, norm_split_accuracy, sc_eigenvalue_variance)
+from podexp.analysis.stats import (
+    GDA_COVARIANCES,
+    LEDOIT_WOLF,
+    GaussianDiscriminant,
+    accuracy,
+    eigenvalue_variance,
+    norm_split_accuracy,
+    sc_eigenvalue_variance,
+)
 from podexp.analysis.tables import Table, add_value, new_table
 from podexp.defaults import CONFIG_DIR
 from podexp.registry import Registry
@@ -46,13 +54,20 @@ def shrinkage_value(text: str) -> float | str:
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The table builder's options (Table 9's GDA), shared by ``podexp.aggregate`` and the reproduce driver."""
-    parser.add_argument("--gda-covariance", choices=GDA_COVARIANCES, default=Options.gda_covariance,
-                        help=f"Table 9: one GDA covariance per class or one pooled by all classes "
-                             f"(default {Options.gda_covariance})")
-    parser.add_argument("--gda-shrinkage", type=shrinkage_value, default=Options.gda_shrinkage,
-                        help=f"Table 9: weight of the GDA covariance's shrinkage towards a scaled identity, "
-                             f"'{LEDOIT_WOLF}' (estimated per covariance) or a number in [0, 1] "
-                             f"(default {Options.gda_shrinkage})")
+    parser.add_argument(
+        "--gda-covariance",
+        choices=GDA_COVARIANCES,
+        default=Options.gda_covariance,
+        help=f"Table 9: one GDA covariance per class or one pooled by all classes (default {Options.gda_covariance})",
+    )
+    parser.add_argument(
+        "--gda-shrinkage",
+        type=shrinkage_value,
+        default=Options.gda_shrinkage,
+        help=f"Table 9: weight of the GDA covariance's shrinkage towards a scaled identity, "
+        f"'{LEDOIT_WOLF}' (estimated per covariance) or a number in [0, 1] "
+        f"(default {Options.gda_shrinkage})",
+    )
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -90,8 +105,10 @@ def eigen_variance(item: Item, job: Job, columns: list[str], options: Options) -
     """Table 5's two readings: the eigenvalue variance of the latent features' covariance, and that of
     SC's own matrix C = RᵀR/(N−1), R = ẑ − a_y (docs/reproduce.md)."""
     features = extract_features(job.path, options.device)
-    return {"feature_cov": eigenvalue_variance(features.test_z),
-            "sc_matrix": sc_eigenvalue_variance(features.test_z, features.test_y, features.centres)}
+    return {
+        "feature_cov": eigenvalue_variance(features.test_z),
+        "sc_matrix": sc_eigenvalue_variance(features.test_z, features.test_y, features.centres),
+    }
 
 
 @MEASURES.register("cosine_vs_gda")
@@ -99,8 +116,10 @@ def cosine_vs_gda(item: Item, job: Job, columns: list[str], options: Options) ->
     features = extract_features(job.path, options.device)
     gda = GaussianDiscriminant(options.gda_covariance, options.gda_shrinkage)
     gda.fit(features.train_z, features.train_y, num_classes=int(job.config.dataset.num_classes))
-    return {"cosine": accuracy(features.test_pred, features.test_y),
-            "gda": accuracy(gda.predict(features.test_z), features.test_y)}
+    return {
+        "cosine": accuracy(features.test_pred, features.test_y),
+        "gda": accuracy(gda.predict(features.test_z), features.test_y),
+    }
 
 
 def measure(item: Item, job: Job, columns: list[str], options: Options) -> dict[str, float] | None:
@@ -110,7 +129,8 @@ def measure(item: Item, job: Job, columns: list[str], options: Options) -> dict[
     return MEASURES.get(item.measure)(item, job, columns, options)
 
 
-def build_table(item: Item, jobs: list[Job], options: Options = Options()) -> Table:
+def build_table(item: Item, jobs: list[Job], options: Options | None = None) -> Table:
+    options = options or Options()
     table = new_table(item, "/".join(item.rows))
     paper_columns = list(table.columns)
     for job in selected(item, jobs):
@@ -148,11 +168,12 @@ def fig6_order(panel: str) -> tuple:
     """The paper's panel order: softmax, center, am_softmax, cm, cot, pedcc_loss, then POD by α."""
     order = ["softmax", "center", "am_softmax", "cm", "cot", "pedcc_loss"]
     if panel.startswith("pod (α="):
-        return (len(order) + 1, float(panel[len("pod (α="):-1]), panel)
+        return (len(order) + 1, float(panel[len("pod (α=") : -1]), panel)
     return (order.index(panel) if panel in order else len(order), 0.0, panel)
 
 
 # -- figures ------------------------------------------------------------------------------------
+
 
 def _derivative(item: Item, derivative, out_dir: Path) -> list[Path]:
     theta = np.linspace(0.0, np.pi, 361)

@@ -1,5 +1,6 @@
 """Curves for the figures: the analytic θ-derivatives of the two cosine losses (Figs. 2–3) and the
 per-epoch metrics of a run (Fig. 4)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Latent features of a finished run: rebuild the model from ``config.yaml``, load ``last.pt``,
 and push the train and test splits through it (no augmentation, eval mode)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,24 +17,27 @@ from podexp.pedcc import make_pedcc
 
 @dataclass
 class RunFeatures:
-    train_z: torch.Tensor      # (N_train, d) latent features z (FC1 output)
+    train_z: torch.Tensor  # (N_train, d) latent features z (FC1 output)
     train_y: torch.Tensor
     test_z: torch.Tensor
     test_y: torch.Tensor
-    test_pred: torch.Tensor    # the loss's own margin-free prediction on the test split
-    centres: torch.Tensor      # (K, d) the run's PEDCC (see reference_centres)
+    test_pred: torch.Tensor  # the loss's own margin-free prediction on the test split
+    centres: torch.Tensor  # (K, d) the run's PEDCC (see reference_centres)
 
 
 def _unaugmented(loader):
     """The loader's split in a fixed order with no augmentation (a test-mode twin of ``loader``)."""
     if not isinstance(loader, TensorLoader):
-        raise PodexpError(f"Feature extraction reads in-memory datasets (CIFAR, Tiny ImageNet, FaceScrub, "
-                          f"MNIST, digits, synthetic); this run's training loader is a "
-                          f"{loader.__class__.__name__}. Tables 1, 5, 9 and Fig. 6 use only in-memory data.")
+        raise PodexpError(
+            f"Feature extraction reads in-memory datasets (CIFAR, Tiny ImageNet, FaceScrub, "
+            f"MNIST, digits, synthetic); this run's training loader is a "
+            f"{loader.__class__.__name__}. Tables 1, 5, 9 and Fig. 6 use only in-memory data."
+        )
     if not loader.train:
         return loader
-    return TensorLoader(loader.images, loader.labels, 512, train=False, mean=loader.mean,
-                        std=loader.std, device=loader.device)
+    return TensorLoader(
+        loader.images, loader.labels, 512, train=False, mean=loader.mean, std=loader.std, device=loader.device
+    )
 
 
 @torch.no_grad()
@@ -50,8 +54,10 @@ def load_run(run_dir: Path, device: str | torch.device = "cpu"):
     run_dir = Path(run_dir)
     config, checkpoint = run_dir / "config.yaml", run_dir / "last.pt"
     if not config.exists() or not checkpoint.exists():
-        raise PodexpError(f"{run_dir} is not a finished run with a checkpoint: it needs config.yaml and "
-                          f"last.pt. Train with trainer.checkpoint=true (the default).")
+        raise PodexpError(
+            f"{run_dir} is not a finished run with a checkpoint: it needs config.yaml and "
+            f"last.pt. Train with trainer.checkpoint=true (the default)."
+        )
     cfg = OmegaConf.load(config)
     device = torch.device(device)
     loaders, model, loss = build_components(cfg, device)

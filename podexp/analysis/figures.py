@@ -1,5 +1,6 @@
 """Matplotlib (Agg) drawings of the paper's figures; each writes <name>.png, <name>.pdf and the plotted
 numbers as <name>.csv, and returns their paths."""
+
 from __future__ import annotations
 
 import csv
@@ -30,14 +31,19 @@ def _save(fig, name: str, out_dir: Path, rows: list[list], columns: list[str]) -
 
 def derivative_figure(name: str, theta: np.ndarray, derivative: np.ndarray, out_dir: Path) -> list[Path]:
     """Figs. 2–3: dL/dθ against θ in [0, π]."""
-    title = {"fig2": r"MSE on normalised features $2-2\cos\theta$",
-             "fig3": r"Cosine Loss $(1-\cos\theta)^2$"}.get(name, name)
+    title = {"fig2": r"MSE on normalised features $2-2\cos\theta$", "fig3": r"Cosine Loss $(1-\cos\theta)^2$"}.get(
+        name, name
+    )
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot(theta, derivative)
     peak = int(np.argmax(derivative))
     ax.plot(theta[peak], derivative[peak], "o")
-    ax.annotate(f"max {derivative[peak]:.3f} at θ={theta[peak]:.3f}", (theta[peak], derivative[peak]),
-                textcoords="offset points", xytext=(-60, -15))
+    ax.annotate(
+        f"max {derivative[peak]:.3f} at θ={theta[peak]:.3f}",
+        (theta[peak], derivative[peak]),
+        textcoords="offset points",
+        xytext=(-60, -15),
+    )
     ax.set(xlabel="θ (rad)", ylabel="dL/dθ", title=title)
     return _save(fig, name, out_dir, [[t, d] for t, d in zip(theta, derivative)], ["theta", "derivative"])
 
@@ -76,13 +82,11 @@ def loss_vs_alpha_figure(name: str, points: dict[str, dict[float, list[float]]],
     return _save(fig, name, out_dir, rows, ["dataset", "alpha", "mean_loss", "std_loss", "n"])
 
 
-def latent_scatter_figure(name: str, panels: dict[str, tuple[np.ndarray, np.ndarray]],
-                          out_dir: Path) -> list[Path]:
+def latent_scatter_figure(name: str, panels: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path) -> list[Path]:
     """Fig. 6: 2-D latent features of the test split, coloured by class, one panel per loss / α."""
     count = max(len(panels), 1)
     cols = min(count, 4)
-    fig, axes = plt.subplots(-(-count // cols), cols, figsize=(3.2 * cols, 3.2 * -(-count // cols)),
-                             squeeze=False)
+    fig, axes = plt.subplots(-(-count // cols), cols, figsize=(3.2 * cols, 3.2 * -(-count // cols)), squeeze=False)
     rows = []
     for ax, (label, (z, y)) in zip(axes.flat, panels.items()):
         if z.shape[1] != 2:
@@ -91,6 +95,6 @@ def latent_scatter_figure(name: str, panels: dict[str, tuple[np.ndarray, np.ndar
         ax.set_title(label, fontsize=9)
         ax.set_aspect("equal", adjustable="datalim")
         rows += [[label, a, b, int(c)] for (a, b), c in zip(z, y)]
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     return _save(fig, name, out_dir, rows, ["panel", "z1", "z2", "label"])

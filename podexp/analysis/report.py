@@ -5,6 +5,7 @@ A table comes as markdown, LaTeX and CSV (rows and columns as in ``podexp/paper_
 std over seeds, the paper's value and the difference, best value in bold; cells without runs read
 "missing"), a figure as PNG, PDF and CSV.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,15 +21,18 @@ from podexp.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 
-def build_item(name: str, sweeps: list[Path], reports: Path, check: float | None = None,
-               options: build.Options | None = None) -> int:
+def build_item(
+    name: str, sweeps: list[Path], reports: Path, check: float | None = None, options: build.Options | None = None
+) -> int:
     """Build ``name``'s table or figure from ``sweeps`` into ``reports/<name>/`` and print the table; the
     exit status: 1 when ``check`` is given and a cell is missing or off the paper by more than it."""
     item = get_item(name)
     missing = [s for s in sweeps if not s.is_dir()]
     if missing:
-        raise DataError(f"{', '.join(map(str, missing))} is not a folder. Pass the sweep folder(s) of "
-                        f"{name} (outputs/multirun/{name}/<date_time>).")
+        raise DataError(
+            f"{', '.join(map(str, missing))} is not a folder. Pass the sweep folder(s) of "
+            f"{name} (outputs/multirun/{name}/<date_time>)."
+        )
     jobs = find_jobs(sweeps)
     out_dir = reports / name
     table, images = None, []
@@ -36,8 +40,9 @@ def build_item(name: str, sweeps: list[Path], reports: Path, check: float | None
         images = [p for p in build.build_figure(item, jobs, out_dir) if p.suffix == ".png"]
         print(f"{name}: {len(jobs)} job(s); figure written to {out_dir}")
     else:
-        table = (build.build_config_table(item) if item.kind == "config_table"
-                 else build.build_table(item, jobs, options or build.Options()))
+        table = (
+            build.build_config_table(item) if item.kind == "config_table" else build.build_table(item, jobs, options)
+        )
         write_table(table, out_dir)
         print(tables.markdown(table), end="")
         print(f"\n(written to {out_dir}/{name}.md, .tex and .csv)")
@@ -56,8 +61,11 @@ def write_table(table: tables.Table, out_dir: Path) -> list[Path]:
     """<item>.md, <item>.tex and <item>.csv in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = table.item.name
-    outputs = {out_dir / f"{name}.md": tables.markdown(table), out_dir / f"{name}.tex": tables.latex(table),
-               out_dir / f"{name}.csv": tables.csv_text(table)}
+    outputs = {
+        out_dir / f"{name}.md": tables.markdown(table),
+        out_dir / f"{name}.tex": tables.latex(table),
+        out_dir / f"{name}.csv": tables.csv_text(table),
+    }
     for path, text in outputs.items():
         atomic_write_text(text, path)
     return list(outputs)
@@ -77,15 +85,27 @@ def log_to_wandb(item: str, settings, table: tables.Table | None, images: list[P
     try:
         import wandb
 
-        run = wandb.init(project=settings.project, entity=settings.get("entity"), group=item,
-                         tags=[item], job_type="report", name=f"{item}-report", dir=str(out_dir),
-                         mode=settings.get("mode") or None, reinit="finish_previous")
+        run = wandb.init(
+            project=settings.project,
+            entity=settings.get("entity"),
+            group=item,
+            tags=[item],
+            job_type="report",
+            name=f"{item}-report",
+            dir=str(out_dir),
+            mode=settings.get("mode") or None,
+            reinit="finish_previous",
+        )
         if table is not None:
-            run.log({f"{item}/table": wandb.Table(columns=tables.header(table), data=tables.body(
-                table, bold=lambda text: text))})
+            run.log(
+                {
+                    f"{item}/table": wandb.Table(
+                        columns=tables.header(table), data=tables.body(table, bold=lambda text: text)
+                    )
+                }
+            )
         for image in images:
             run.log({f"{item}/{image.stem}": wandb.Image(str(image))})
         run.finish()
     except Exception as err:  # the files on disk are the report; W&B is a copy
-        log.warning("could not log %s to W&B (%s: %s); the report is in %s", item,
-                    err.__class__.__name__, err, out_dir)
+        log.warning("could not log %s to W&B (%s: %s); the report is in %s", item, err.__class__.__name__, err, out_dir)

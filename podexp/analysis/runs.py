@@ -3,11 +3,12 @@ cell that gathers the jobs of one configuration (a summary row or a table cell).
 
 A job is a folder holding ``config.yaml`` or ``failed.json`` (a config rejected before its
 ``config.yaml`` was written), or Hydra's ``.hydra/``; it finished when it holds ``result.json``, and
-every other job counts as failed or unfinished, never silently dropped. Its label for a key ``k`` is, in order: the override
-``label.k=...`` (the smoke mode stands small_cnn in for a swept backbone and keeps the paper's name
-there), the override ``k=...`` of the job (``.hydra/overrides.yaml``), then the value at ``k`` in the
-resolved config (a config group's ``name`` for ``dataset``/``loss``/``backbone``).
+every other job counts as failed or unfinished, never silently dropped. Its label for a key ``k`` is,
+in order: the override ``label.k=...`` (the smoke mode stands small_cnn in for a swept backbone and
+keeps the paper's name there), the override ``k=...`` of the job (``.hydra/overrides.yaml``), then
+the value at ``k`` in the resolved config (a config group's ``name`` for ``dataset``/``loss``/``backbone``).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -94,6 +95,7 @@ class Cell:
     """The jobs of one configuration: the value of each finished one (one per seed), the folder names of
     the others, and the paper's number where there is one. n, mean and sample std are over the values;
     None when there are none."""
+
     values: list[float] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     paper: float | None = None

@@ -1,5 +1,6 @@
 """Statistics on latent features: norm-split accuracy (Table 1), eigenvalue spreads of the normalised
 features' covariance and of the SC loss's matrix (Table 5) and Gaussian discriminant analysis (Table 9)."""
+
 from __future__ import annotations
 
 import math
@@ -18,6 +19,7 @@ def norm_split_accuracy(z: torch.Tensor, labels: torch.Tensor, pred: torch.Tenso
 
     def acc(mask):
         return 100.0 * correct[mask].mean().item() if mask.any() else math.nan
+
     return {"low_norm": acc(low), "high_norm": acc(~low)}
 
 
@@ -70,7 +72,7 @@ def ledoit_wolf_intensity(centred: torch.Tensor) -> float:
     sample = centred.T @ centred / n
     scale = sample.diagonal().mean()
     distance = (sample - scale * torch.eye(sample.shape[0], dtype=sample.dtype)).pow(2).sum()
-    noise = (centred.pow(2).sum(1).pow(2).sum() - n * sample.pow(2).sum()) / n ** 2
+    noise = (centred.pow(2).sum(1).pow(2).sum() - n * sample.pow(2).sum()) / n**2
     if distance <= 0:
         return 1.0
     return (torch.minimum(noise, distance) / distance).item()
@@ -108,15 +110,18 @@ class GaussianDiscriminant:
         if (counts == 0).all():
             raise ValueError("GDA needs at least one training sample")
         # a class without training samples has prior 0 (log prior -inf): it is never predicted
-        self.means = torch.stack([z[labels == c].mean(0) if counts[c] else z.new_zeros(z.shape[1])
-                                  for c in range(k)])
+        self.means = torch.stack([z[labels == c].mean(0) if counts[c] else z.new_zeros(z.shape[1]) for c in range(k)])
         self.log_prior = (counts / counts.sum()).log()
         residual = z - self.means[labels]
         if self.covariance == "shared":
             covs = [self._shrunk(residual, len(z) - k)]
         else:
-            covs = [self._shrunk(residual[labels == c], int(counts[c]) - 1) if counts[c]
-                    else torch.eye(z.shape[1], dtype=z.dtype) for c in range(k)]
+            covs = [
+                self._shrunk(residual[labels == c], int(counts[c]) - 1)
+                if counts[c]
+                else torch.eye(z.shape[1], dtype=z.dtype)
+                for c in range(k)
+            ]
         self.chols = [torch.linalg.cholesky(cov) for cov in covs]
         return self
 

@@ -3,8 +3,18 @@
 >>> from podexp.losses import build
 >>> loss = build("pod", num_classes=10, latent_dim=32)     # alpha, lam, ... from configs/loss/pod.yaml
 """
-from podexp.losses import (center, cot, lsoftmax, margin, pedcc_am, pedcc_family,  # noqa: F401
-                           softmax, wsoftmax)  # (importing a module registers its losses)
+
+# importing a module registers its losses
+from podexp.losses import (  # noqa: F401
+    center,
+    cot,
+    lsoftmax,
+    margin,
+    pedcc_am,
+    pedcc_family,
+    softmax,
+    wsoftmax,
+)
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import LOSSES, available, build
 

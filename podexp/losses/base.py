@@ -13,6 +13,7 @@ Hooks the trainer calls, so that no loss needs a special case in the training lo
 * ``on_epoch_end(epoch, all_reduce)``: after every training epoch (NaC/POD's v update);
 * ``state_metrics()``: floats worth logging each epoch (v, lambda).
 """
+
 from __future__ import annotations
 
 from typing import Callable

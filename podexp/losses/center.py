@@ -13,6 +13,7 @@ Autograd gives the centres lam * (1/B) sum_{i: y_i = j} (c_j - z_i), so the cent
 term through a gradient rescaled per class (B / (lam (1 + n_j)) or 1 / lam); the loss's value and its
 gradient with respect to z are unchanged. Prediction: argmax W z + b, as for Softmax.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -25,6 +26,7 @@ from podexp.losses.registry import LOSSES
 from podexp.losses.softmax import SoftmaxLoss
 from podexp.registry import NonNegativeFloat, Range
 
+
 def scale_gradient(tensor: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     """``tensor``'s value with its gradient multiplied by ``factor`` (broadcast against ``tensor``)."""
     detached = tensor.detach()
@@ -33,9 +35,15 @@ def scale_gradient(tensor: torch.Tensor, factor: torch.Tensor | float) -> torch.
 
 @LOSSES.register("center")
 class CenterLoss(SoftmaxLoss):
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, lam: NonNegativeFloat,
-                 alpha: Annotated[float, Range(ge=0, le=1)],
-                 center_update: Literal["wen", "batch_mean"], bias: bool):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        lam: NonNegativeFloat,
+        alpha: Annotated[float, Range(ge=0, le=1)],
+        center_update: Literal["wen", "batch_mean"],
+        bias: bool,
+    ):
         super().__init__(num_classes, latent_dim, bias)
         self.lam = float(lam)
         self.alpha = float(alpha)

@@ -9,6 +9,7 @@ Two objectives per batch, each with its own optimiser (the trainer does one step
    complement entropy") or K (the authors' code); minimising it flattens the non-target probabilities.
 Prediction: argmax W z + b.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -8,6 +8,7 @@ f_y = (lam W_y.z + |W_y| |z| psi(theta_y)) / (1 + lam),
 lam = max(lam_min, base * (1 + gamma * step)^(-power)), step = the trainer's global step (a buffer,
 so it is saved in checkpoints). Prediction: argmax W z.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,7 @@ from podexp.registry import NonNegativeFloat, Range
 def cos_multiple_angle(cos: torch.Tensor, m: int) -> torch.Tensor:
     """cos(m theta) as the polynomial T_m(cos theta) (L-Softmax eq. 7)."""
     sin_sq = 1.0 - cos.pow(2)
-    return sum((-1) ** n * math.comb(m, 2 * n) * cos.pow(m - 2 * n) * sin_sq.pow(n)
-               for n in range(m // 2 + 1))
+    return sum((-1) ** n * math.comb(m, 2 * n) * cos.pow(m - 2 * n) * sin_sq.pow(n) for n in range(m // 2 + 1))
 
 
 def psi(cos: torch.Tensor, m: int) -> torch.Tensor:
@@ -41,14 +41,21 @@ def psi(cos: torch.Tensor, m: int) -> torch.Tensor:
 
 @LOSSES.register("lsoftmax")
 class LSoftmaxLoss(LatentLoss):
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, margin: Annotated[int, Range(ge=1)],
-                 base: NonNegativeFloat, gamma: NonNegativeFloat, power: NonNegativeFloat,
-                 lambda_min: NonNegativeFloat):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        margin: Annotated[int, Range(ge=1)],
+        base: NonNegativeFloat,
+        gamma: NonNegativeFloat,
+        power: NonNegativeFloat,
+        lambda_min: NonNegativeFloat,
+    ):
         super().__init__(num_classes, latent_dim)
         self.margin = int(margin)
         self.base, self.gamma, self.power, self.lambda_min = float(base), float(gamma), float(power), float(lambda_min)
         self.weight = nn.Parameter(torch.empty(num_classes, latent_dim))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))       # as nn.Linear
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # as nn.Linear
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def lam(self) -> torch.Tensor:

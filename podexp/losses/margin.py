@@ -15,6 +15,7 @@ margin-free cosines (docs/method.md §4).
   continuous at theta_b and decreasing: the role ArcFace's fallback plays for m1 = 1, m3 = 0.
   ``easy_margin`` (as ArcFace's) applies the margins only where cos theta_y > 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,7 @@ class CosineClassifierLoss(LatentLoss):
 class AMSoftmaxLoss(CosineClassifierLoss):
     """AM-Softmax / CosFace: target s * (cos theta_y - m)."""
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
-                 margin: NonNegativeFloat):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat, margin: NonNegativeFloat):
         super().__init__(num_classes, latent_dim, scale)
         self.margin = float(margin)
 
@@ -103,8 +103,14 @@ class ArcFaceLoss(CosineClassifierLoss):
     ``easy_margin``: apply the margin only where cos theta_y > 0, elsewhere keep cos theta_y.
     """
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
-                 margin: NonNegativeFloat, easy_margin: bool):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        scale: PositiveFloat,
+        margin: NonNegativeFloat,
+        easy_margin: bool,
+    ):
         super().__init__(num_classes, latent_dim, scale)
         self.margin = float(margin)
         self.easy_margin = bool(easy_margin)
@@ -115,7 +121,7 @@ class ArcFaceLoss(CosineClassifierLoss):
         with_margin = cos_target * math.cos(m) - sine_of(cos_target) * math.sin(m)
         if self.easy_margin:
             return torch.where(cos_target > 0, with_margin, cos_target)
-        past_pi = cos_target < math.cos(math.pi - m)            # theta_y > pi - m
+        past_pi = cos_target < math.cos(math.pi - m)  # theta_y > pi - m
         return torch.where(past_pi, cos_target - m * math.sin(m), with_margin)
 
 
@@ -123,8 +129,17 @@ class ArcFaceLoss(CosineClassifierLoss):
 class CombinedMarginLoss(CosineClassifierLoss):
     """Combined margin: target s * (cos(m1 * theta_y + m2) - m3), theta_y = acos(cos theta_y)."""
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat, m1: PositiveFloat,
-                 m2: NonNegativeFloat, m3: NonNegativeFloat, monotonic_fallback: bool, easy_margin: bool):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        scale: PositiveFloat,
+        m1: PositiveFloat,
+        m2: NonNegativeFloat,
+        m3: NonNegativeFloat,
+        monotonic_fallback: bool,
+        easy_margin: bool,
+    ):
         super().__init__(num_classes, latent_dim, scale)
         self.m1, self.m2, self.m3 = float(m1), float(m2), float(m3)
         self.monotonic_fallback = bool(monotonic_fallback)
@@ -138,6 +153,6 @@ class CombinedMarginLoss(CosineClassifierLoss):
             return torch.where(cos_target > 0, with_margin, cos_target)
         if not self.monotonic_fallback:
             return with_margin
-        theta_b = (math.pi - self.m2) / self.m1                 # where m1 theta + m2 reaches pi
+        theta_b = (math.pi - self.m2) / self.m1  # where m1 theta + m2 reaches pi
         fallback = cos_target - (math.cos(theta_b) + 1.0 + self.m3) if theta_b < math.pi else with_margin
         return torch.where(theta > theta_b, fallback, with_margin)

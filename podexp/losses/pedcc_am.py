@@ -6,6 +6,7 @@ the squared error summed over the batch and the dimensions as in the authors' co
 §4). Prediction: argmax_k of the cosine between the batch-normalised z and a_k (running
 statistics in eval mode).
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -21,9 +22,16 @@ from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 @LOSSES.register("pedcc_loss")
 class PEDCCAMSoftmaxLoss(PEDCCLoss):
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat,
-                 margin: NonNegativeFloat, mse_power: PositiveFloat, pedcc_method: PedccMethod,
-                 pedcc_seed: NonNegativeInt):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        scale: PositiveFloat,
+        margin: NonNegativeFloat,
+        mse_power: PositiveFloat,
+        pedcc_method: PedccMethod,
+        pedcc_seed: NonNegativeInt,
+    ):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
         self.scale, self.margin, self.mse_power = float(scale), float(margin), float(mse_power)
         self.bn = nn.BatchNorm1d(latent_dim, affine=False)

@@ -2,6 +2,7 @@
 
 All three predict with the cosine to the PEDCC (paper eq. 21-24): argmax_k cos(z, a_k).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -24,8 +25,9 @@ SCNormalisation = Literal["second_moment", "correlation"]
 class PEDCCLoss(LatentLoss):
     """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, pedcc_method: PedccMethod,
-                 pedcc_seed: NonNegativeInt):
+    def __init__(
+        self, num_classes: NumClasses, latent_dim: LatentDim, pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt
+    ):
         super().__init__(num_classes, latent_dim)
         self.pedcc_method, self.pedcc_seed = pedcc_method, int(pedcc_seed)
         self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
@@ -57,8 +59,16 @@ class NaCLoss(PEDCCLoss):
     or of the PEDCC projection z A^T (``projection``, the authors' code). v is constant within an epoch.
     """
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: PositiveFloat, v0: NonNegativeFloat,
-                 v_norm_source: NormSource, pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        alpha: PositiveFloat,
+        v0: NonNegativeFloat,
+        v_norm_source: NormSource,
+        pedcc_method: PedccMethod,
+        pedcc_seed: NonNegativeInt,
+    ):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
         self.alpha, self.v0 = float(alpha), float(v0)
         self.v_norm_source = v_norm_source
@@ -119,9 +129,18 @@ def self_correlation_loss(z, centres, y, normalise: SCNormalisation):
 class PODLoss(NaCLoss):
     """POD = L_NaC + lam * L_SC (docs/method.md §3); defaults (lam = 1, alpha = 0.01) in configs/loss/pod.yaml."""
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, alpha: PositiveFloat, lam: NonNegativeFloat,
-                 v0: NonNegativeFloat, v_norm_source: NormSource, sc_normalise: SCNormalisation,
-                 pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt):
+    def __init__(
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        alpha: PositiveFloat,
+        lam: NonNegativeFloat,
+        v0: NonNegativeFloat,
+        v_norm_source: NormSource,
+        sc_normalise: SCNormalisation,
+        pedcc_method: PedccMethod,
+        pedcc_seed: NonNegativeInt,
+    ):
         super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
         self.lam = float(lam)
         self.sc_normalise = sc_normalise

@@ -1,5 +1,6 @@
 """The loss registry. ``build(name, num_classes, latent_dim, **hparams)`` fills every hyper-parameter
 left out from ``configs/loss/<name>.yaml``, the one home of the project's defaults."""
+
 from __future__ import annotations
 
 from podexp.registry import Registry

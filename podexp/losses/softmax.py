@@ -1,4 +1,5 @@
 """Softmax cross-entropy on a free linear classifier W z + b (the paper's baseline)."""
+
 from __future__ import annotations
 
 import torch

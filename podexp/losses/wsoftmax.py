@@ -6,6 +6,7 @@ logit_j = (w_hat_j . z + alpha w_hat_y . z) / sqrt(1 + alpha^2 + 2 alpha w_hat_j
 alpha = 0 is cross-entropy on w_hat . z; a larger alpha widens the decision margin.
 Prediction: argmax_j w_hat_j . z.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,10 +33,10 @@ class WSoftmaxLoss(LatentLoss):
 
     def compute(self, z, y, objective=0):
         w_hat = F.normalize(self.weight, dim=1)
-        projections = z @ w_hat.T                                   # w_hat_j . z
-        target = projections.gather(1, y[:, None])                  # w_hat_y . z
-        weight_cos = (w_hat[y] @ w_hat.T).clamp(-1.0, 1.0)          # w_hat_y . w_hat_j
-        biased_norm = (1 + self.alpha ** 2 + 2 * self.alpha * weight_cos).clamp_min(MIN_SINE_SQUARED).sqrt()
+        projections = z @ w_hat.T  # w_hat_j . z
+        target = projections.gather(1, y[:, None])  # w_hat_y . z
+        weight_cos = (w_hat[y] @ w_hat.T).clamp(-1.0, 1.0)  # w_hat_y . w_hat_j
+        biased_norm = (1 + self.alpha**2 + 2 * self.alpha * weight_cos).clamp_min(MIN_SINE_SQUARED).sqrt()
         biased = (projections + self.alpha * target) / biased_norm
         is_target = F.one_hot(y, self.num_classes).bool()
         return F.cross_entropy(torch.where(is_target, projections, biased), y)

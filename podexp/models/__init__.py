@@ -1,4 +1,5 @@
 """Backbone + latent head: image -> pooled feature -> FC1 -> latent z (docs/method.md §2)."""
+
 from __future__ import annotations
 
 from torch import nn

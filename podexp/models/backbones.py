@@ -4,6 +4,7 @@
 ``cifar`` (32 px: 3x3 stride-1 first conv, no max-pool), ``tiny`` (64 px: 3x3 stride-1 conv, keep the
 max-pool) and ``imagenet`` (224 px: the standard stem).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -18,10 +19,18 @@ BACKBONES = Registry("backbone", context=("in_channels", "stem"), config_group="
 @BACKBONES.register("small_cnn")
 def small_cnn(in_channels: Channels, stem: Stem, width: PositiveInt) -> tuple[nn.Module, int]:
     """Three conv-BN-ReLU blocks and global average pooling: trains on a CPU in seconds."""
+
     def block(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-    layers = [*block(in_channels, width), *block(width, 2 * width), nn.MaxPool2d(2),
-              *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+
+    layers = [
+        *block(in_channels, width),
+        *block(width, 2 * width),
+        nn.MaxPool2d(2),
+        *block(2 * width, 4 * width),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    ]
     return nn.Sequential(*layers), 4 * width
 
 

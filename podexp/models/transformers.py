@@ -7,6 +7,7 @@ ImageNet-21k for ViT, the Swin release) come from ``backbone.checkpoint=PATH`` (
 ``pretrained=false`` gives a random init. ``model_kwargs`` are passed to ``timm.create_model`` (tests
 use them to build reduced-size variants through the same code path).
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,9 @@ def _missing_key_reports():
         logger.setLevel(level)
 
 
-def create_timm_backbone(model: str, in_channels: int, *, img_size: int, pretrained: bool, checkpoint: str | None,
-                         model_kwargs: dict | None) -> tuple[nn.Module, int]:
+def create_timm_backbone(
+    model: str, in_channels: int, *, img_size: int, pretrained: bool, checkpoint: str | None, model_kwargs: dict | None
+) -> tuple[nn.Module, int]:
     import timm
     from omegaconf import OmegaConf
 
@@ -84,9 +86,11 @@ def create_timm_backbone(model: str, in_channels: int, *, img_size: int, pretrai
     if checkpoint:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
-            raise ConfigError(f"backbone.checkpoint={checkpoint}: no such file. Download the weights of "
-                              f"{model} ({_weights_url(model)}) to that path, or set "
-                              f"backbone.checkpoint=null backbone.pretrained=false for a random init.")
+            raise ConfigError(
+                f"backbone.checkpoint={checkpoint}: no such file. Download the weights of "
+                f"{model} ({_weights_url(model)}) to that path, or set "
+                f"backbone.checkpoint=null backbone.pretrained=false for a random init."
+            )
         kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
         source = f"the file {path}"
     elif not pretrained:
@@ -101,25 +105,43 @@ def create_timm_backbone(model: str, in_channels: int, *, img_size: int, pretrai
             raise ValueError(reports[0][:300])
     except (OSError, RuntimeError, ValueError, KeyError) as err:
         first_line = str(err).splitlines()[0] if str(err) else ""
-        raise ConfigError(f"Could not load the pre-trained weights of {model} from {source} "
-                          f"({err.__class__.__name__}: {first_line}). Download {_weights_url(model)} "
-                          f"(offline: set HF_HUB_OFFLINE=1 to fail fast) and pass backbone.checkpoint=PATH, "
-                          f"or fill the Hugging Face cache on a connected machine; "
-                          f"backbone.pretrained=false trains from a random init.") from None
+        raise ConfigError(
+            f"Could not load the pre-trained weights of {model} from {source} "
+            f"({err.__class__.__name__}: {first_line}). Download {_weights_url(model)} "
+            f"(offline: set HF_HUB_OFFLINE=1 to fail fast) and pass backbone.checkpoint=PATH, "
+            f"or fill the Hugging Face cache on a connected machine; "
+            f"backbone.pretrained=false trains from a random init."
+        ) from None
     return ResizeTo(net, img_size), net.num_features
 
 
 @BACKBONES.register("vit_b16")
-def vit_b16(in_channels: Channels, stem: Stem, model: str, img_size: PositiveInt, pretrained: bool,
-            checkpoint: str | None, model_kwargs: dict | None) -> tuple[nn.Module, int]:
+def vit_b16(
+    in_channels: Channels,
+    stem: Stem,
+    model: str,
+    img_size: PositiveInt,
+    pretrained: bool,
+    checkpoint: str | None,
+    model_kwargs: dict | None,
+) -> tuple[nn.Module, int]:
     """ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm)."""
-    return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
-                                checkpoint=checkpoint, model_kwargs=model_kwargs)
+    return create_timm_backbone(
+        model, in_channels, img_size=img_size, pretrained=pretrained, checkpoint=checkpoint, model_kwargs=model_kwargs
+    )
 
 
 @BACKBONES.register("swin_b")
-def swin_b(in_channels: Channels, stem: Stem, model: str, img_size: PositiveInt, pretrained: bool,
-           checkpoint: str | None, model_kwargs: dict | None) -> tuple[nn.Module, int]:
+def swin_b(
+    in_channels: Channels,
+    stem: Stem,
+    model: str,
+    img_size: PositiveInt,
+    pretrained: bool,
+    checkpoint: str | None,
+    model_kwargs: dict | None,
+) -> tuple[nn.Module, int]:
     """Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage)."""
-    return create_timm_backbone(model, in_channels, img_size=img_size, pretrained=pretrained,
-                                checkpoint=checkpoint, model_kwargs=model_kwargs)
+    return create_timm_backbone(
+        model, in_channels, img_size=img_size, pretrained=pretrained, checkpoint=checkpoint, model_kwargs=model_kwargs
+    )

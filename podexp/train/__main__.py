@@ -1,5 +1,6 @@
 """``python -m podexp.train ARGS`` (what ``train.py ARGS`` runs): train one configuration, or a sweep
 with ``-m``. Example: ``python -m podexp.train loss=pod dataset=cifar100``."""
+
 import hydra
 
 from podexp.defaults import CONFIG_DIR

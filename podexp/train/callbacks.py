@@ -11,13 +11,14 @@ A callback overrides the hooks it needs; the trainer calls them in list order:
 The run (``podexp.train.run``) wires them: ``MetricsWriter`` and ``WandbCallback`` on rank 0 only,
 ``Checkpointer`` (writes on rank 0), ``Preemption`` and ``MomentumReset`` on every rank.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from podexp.train import resume, signals
 from podexp.io import save_checkpoint
+from podexp.train import resume, signals
 from podexp.train.loggers import LocalMetrics, WandbLogger
 
 
@@ -73,9 +74,15 @@ class Checkpointer(Callback):
 
     def save(self, trainer) -> None:
         if trainer.dist.is_main:
-            save_checkpoint({**trainer.state_dict(), "config": self.resolved,
-                             "config_hash": resume.config_hash(self.resolved),
-                             "wandb_run_id": self.wandb_run_id()}, self.out_dir)
+            save_checkpoint(
+                {
+                    **trainer.state_dict(),
+                    "config": self.resolved,
+                    "config_hash": resume.config_hash(self.resolved),
+                    "wandb_run_id": self.wandb_run_id(),
+                },
+                self.out_dir,
+            )
 
     def on_epoch_end(self, trainer, row: dict) -> None:
         self.save(trainer)
@@ -95,8 +102,9 @@ class Preemption(Callback):
             return
         if self.checkpointer is not None:
             self.checkpointer.save(trainer)
-        raise signals.Preempted(resume.preemption_message(self.out_dir, self.checkpointer is not None,
-                                                          trainer.epoch, trainer.step_in_epoch))
+        raise signals.Preempted(
+            resume.preemption_message(self.out_dir, self.checkpointer is not None, trainer.epoch, trainer.step_in_epoch)
+        )
 
 
 class MomentumReset(Callback):

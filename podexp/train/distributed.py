@@ -13,6 +13,7 @@ single-process. Under torchrun:
 * only rank 0 writes files and logs at INFO; every rank reads and writes rank 0's run folder, whatever
   folder Hydra gave it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -133,14 +134,17 @@ def compile_mode(setting) -> str | None:
     return "default" if setting is True else setting
 
 
-def prepare_model(model: nn.Module, loss_fn: nn.Module, ctx: Dist, device: torch.device, *,
-                  sync_bn: bool = False, compile=False) -> nn.Module:
+def prepare_model(
+    model: nn.Module, loss_fn: nn.Module, ctx: Dist, device: torch.device, *, sync_bn: bool = False, compile=False
+) -> nn.Module:
     """SyncBatchNorm -> DDP (under torchrun) -> torch.compile (``trainer.compile``), in that order."""
     if ctx.enabled:
         if sync_bn:
             if device.type != "cuda":
-                raise ConfigError("trainer.sync_bn=true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs "
-                                  "only). Set trainer.sync_bn=false for CPU runs.")
+                raise ConfigError(
+                    "trainer.sync_bn=true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs "
+                    "only). Set trainer.sync_bn=false for CPU runs."
+                )
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         average_gradients(loss_fn, ctx)

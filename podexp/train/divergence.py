@@ -19,6 +19,7 @@ and every buffer of model and loss (BatchNorm statistics and counters, NaC/POD's
 back to its value before the batch (a copy per step: only in skip mode). In both modes the
 learning-rate schedule advances as usual.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,7 +41,7 @@ def _zero_momentum_buffers(optimizer) -> None:
     """Fused SGD's first step fills its momentum buffer with ``empty_like`` and only then applies the
     ``found_inf`` mask: a skipped first step would leave garbage behind. A zero buffer makes the first
     step identical (0 * momentum + g = g) and safe to skip."""
-    if not isinstance(optimizer, torch.optim.SGD) or optimizer.state:   # buffers exist after a step
+    if not isinstance(optimizer, torch.optim.SGD) or optimizer.state:  # buffers exist after a step
         return
     for group in optimizer.param_groups:
         if group["momentum"]:
@@ -49,8 +50,16 @@ def _zero_momentum_buffers(optimizer) -> None:
 
 
 class NonFiniteGuard:
-    def __init__(self, policy: str, optimizers, buffer_owners, steps_per_epoch: int, global_step: int,
-                 check_every: int, device: torch.device):
+    def __init__(
+        self,
+        policy: str,
+        optimizers,
+        buffer_owners,
+        steps_per_epoch: int,
+        global_step: int,
+        check_every: int,
+        device: torch.device,
+    ):
         self.policy, self.steps_per_epoch, self.check_every = policy, steps_per_epoch, max(1, check_every)
         self.sync_free = all(group.get("fused") for opt in optimizers for group in opt.param_groups)
         self.buffer_owners = buffer_owners
@@ -58,7 +67,7 @@ class NonFiniteGuard:
         self.step = torch.full((), float(global_step), dtype=torch.float64, device=device)
         # first bad step of the run: (global step, loss, gradient non-finite, objective); nan = none yet
         self.first_bad = torch.full((4,), float("nan"), dtype=torch.float64, device=device)
-        self.skipped = torch.zeros((), dtype=torch.float64, device=device)   # this epoch
+        self.skipped = torch.zeros((), dtype=torch.float64, device=device)  # this epoch
         self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._batch_bad = None
 
@@ -66,14 +75,16 @@ class NonFiniteGuard:
     def begin_batch(self) -> None:
         self._batch_bad = torch.zeros((), dtype=torch.bool, device=self.device)
         if self.policy == "skip":
-            self._saved = [(b, b.detach().clone()) for owner in self.buffer_owners
-                           for b in owner.buffers()]
+            self._saved = [(b, b.detach().clone()) for owner in self.buffer_owners for b in owner.buffers()]
 
     def step_optimizer(self, optimizer, loss: torch.Tensor, objective: int) -> torch.Tensor:
         """``optimizer.step()`` unless ``loss`` or its gradients are non-finite; returns the device flag."""
         grads = _grads(optimizer)
-        grad_bad = ~torch.isfinite(torch.nn.utils.get_total_norm(grads)) if grads else torch.zeros(
-            (), dtype=torch.bool, device=loss.device)
+        grad_bad = (
+            ~torch.isfinite(torch.nn.utils.get_total_norm(grads))
+            if grads
+            else torch.zeros((), dtype=torch.bool, device=loss.device)
+        )
         bad = grad_bad | ~torch.isfinite(loss.detach())
         self._record(bad, loss, grad_bad, objective)
         if self.sync_free:
@@ -113,8 +124,9 @@ class NonFiniteGuard:
     # -- state ----------------------------------------------------------------------------------
     def _record(self, bad, loss, grad_bad, objective) -> None:
         self._batch_bad = self._batch_bad | bad
-        entry = torch.stack([self.step, loss.detach().double().reshape(()), grad_bad.double(),
-                             self.step.new_full((), float(objective))])
+        entry = torch.stack(
+            [self.step, loss.detach().double().reshape(()), grad_bad.double(), self.step.new_full((), float(objective))]
+        )
         self.first_bad.copy_(torch.where(bad & self.first_bad[0].isnan(), entry, self.first_bad))
 
     def _raise_if_stop(self) -> None:
@@ -130,7 +142,8 @@ class NonFiniteGuard:
             f"(global step {int(step)}, objective {int(objective)}): loss = {loss} {culprit}. The update "
             f"was not applied and nothing was saved after it, so the run folder keeps the last good "
             f"checkpoint. Lower optim.lr, add warm-up (sched.warmup_epochs), check the loss's "
-            f"hyper-parameters, or set trainer.on_nan=skip to skip such steps.")
+            f"hyper-parameters, or set trainer.on_nan=skip to skip such steps."
+        )
 
     def state_dict(self) -> dict:
         return {"step": self.step.cpu(), "skipped": self.skipped.cpu()}

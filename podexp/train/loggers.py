@@ -1,4 +1,5 @@
 """Where per-epoch metrics go: always ``metrics.jsonl`` + ``metrics.csv``; W&B on top when asked."""
+
 from __future__ import annotations
 
 import csv
@@ -46,9 +47,18 @@ class WandbLogger:
 
     def __init__(self, cfg, resolved: dict, out_dir: Path, job_name: str, run_id: str | None = None):
         self.run = None
-        settings = dict(project=cfg.project, entity=cfg.get("entity"), group=cfg.group,
-                        tags=list(cfg.get("tags") or []), name=job_name, config=resolved, dir=str(out_dir),
-                        id=run_id, resume="allow" if run_id else None, reinit="finish_previous")
+        settings = dict(
+            project=cfg.project,
+            entity=cfg.get("entity"),
+            group=cfg.group,
+            tags=list(cfg.get("tags") or []),
+            name=job_name,
+            config=resolved,
+            dir=str(out_dir),
+            id=run_id,
+            resume="allow" if run_id else None,
+            reinit="finish_previous",
+        )
         try:
             import wandb
 
@@ -63,13 +73,20 @@ class WandbLogger:
             import wandb
 
             self.run = wandb.init(mode="offline", **settings)
-            log.warning("Training goes on with an offline W&B run (and metrics.jsonl/csv in %s). Upload it "
-                        "later with `wandb sync %s/wandb/offline-run-*` once W&B is reachable.",
-                        out_dir, out_dir)
+            log.warning(
+                "Training goes on with an offline W&B run (and metrics.jsonl/csv in %s). Upload it "
+                "later with `wandb sync %s/wandb/offline-run-*` once W&B is reachable.",
+                out_dir,
+                out_dir,
+            )
         except Exception as err:
-            log.warning("Offline W&B failed too (%s: %s). Training goes on with metrics.jsonl/csv in %s "
-                        "only; fix W&B (`wandb login`, logger.mode) for the next run.",
-                        err.__class__.__name__, err, out_dir)
+            log.warning(
+                "Offline W&B failed too (%s: %s). Training goes on with metrics.jsonl/csv in %s "
+                "only; fix W&B (`wandb login`, logger.mode) for the next run.",
+                err.__class__.__name__,
+                err,
+                out_dir,
+            )
 
     @property
     def run_id(self) -> str | None:
@@ -82,8 +99,7 @@ class WandbLogger:
         try:
             call()
         except Exception as err:
-            log.warning("W&B %s failed (%s: %s); metrics.jsonl/csv are unaffected.", what,
-                        err.__class__.__name__, err)
+            log.warning("W&B %s failed (%s: %s); metrics.jsonl/csv are unaffected.", what, err.__class__.__name__, err)
 
     def log(self, row: dict) -> None:
         self._safely("log", lambda: self.run.log(row, step=row["epoch"]))

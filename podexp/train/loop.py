@@ -6,6 +6,7 @@ against non-finite values. Metrics accumulate on the device (``EpochStats``) and
 epoch, so the step has no host synchronisation. What happens around the steps (metrics files,
 checkpoints, W&B, preemption, momentum resets) is done by callbacks (``podexp.train.callbacks``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,6 @@ from tqdm.auto import tqdm
 from podexp.settings import TrainerSettings
 from podexp.train.distributed import Dist, unwrap
 from podexp.train.divergence import NonFiniteGuard
-from podexp.optim import build_optimizer, build_scheduler
 from podexp.train.resume import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,13 @@ class EpochStats:
 
     def summary(self, prefix: str) -> dict:
         """``{prefix}_loss``, ``{prefix}_acc`` (%) and ``{prefix}_latent_norm``: per-sample means."""
-        loss_sum, correct, count, norm_sum = self.values.tolist()      # one host read
+        loss_sum, correct, count, norm_sum = self.values.tolist()  # one host read
         count = max(count, 1.0)
-        return {f"{prefix}_loss": loss_sum / count, f"{prefix}_acc": 100.0 * correct / count,
-                f"{prefix}_latent_norm": norm_sum / count}
+        return {
+            f"{prefix}_loss": loss_sum / count,
+            f"{prefix}_acc": 100.0 * correct / count,
+            f"{prefix}_latent_norm": norm_sum / count,
+        }
 
 
 class Trainer:
@@ -83,23 +86,35 @@ class Trainer:
     ``podexp.train.callbacks.Callback``. State for an exact resume: ``state_dict``/``load_state_dict``.
     """
 
-    def __init__(self, model, loss, loaders, optimizers, schedulers, settings: TrainerSettings, *,
-                 callbacks=(), device: torch.device, dist: Dist | None = None):
+    def __init__(
+        self,
+        model,
+        loss,
+        loaders,
+        optimizers,
+        schedulers,
+        settings: TrainerSettings,
+        *,
+        callbacks=(),
+        device: torch.device,
+        dist: Dist | None = None,
+    ):
         self.model, self.loss, self.loaders = model, loss, loaders
         self.optimizers, self.schedulers, self.settings = list(optimizers), list(schedulers), settings
         self.callbacks = list(callbacks)
         self.device = device
-        self.dist = dist or Dist()    # torchrun rank/world size; sums metrics over ranks
+        self.dist = dist or Dist()  # torchrun rank/world size; sums metrics over ranks
         self.use_amp = device.type == "cuda" and settings.amp
-        self.compiled = hasattr(model, "_orig_mod")     # trainer.compile wrapped it in torch.compile
-        self.epoch = 0            # the next epoch to run
-        self.global_step = 0      # optimiser steps of objective 0 so far
-        self.step_in_epoch = 0    # batches of the current epoch done (nonzero in a mid-epoch checkpoint)
+        self.compiled = hasattr(model, "_orig_mod")  # trainer.compile wrapped it in torch.compile
+        self.epoch = 0  # the next epoch to run
+        self.global_step = 0  # optimiser steps of objective 0 so far
+        self.step_in_epoch = 0  # batches of the current epoch done (nonzero in a mid-epoch checkpoint)
         self.best_acc = float("-inf")
-        self.stats = EpochStats.zeros(device)     # the current epoch's train metrics
-        self.epoch_head = {}                      # the current epoch's row head: epoch, lr, loss state
-        self.guard = NonFiniteGuard(settings.on_nan, self.optimizers, (model, loss), len(loaders.train), 0,
-                                    settings.nan_check_every, device)
+        self.stats = EpochStats.zeros(device)  # the current epoch's train metrics
+        self.epoch_head = {}  # the current epoch's row head: epoch, lr, loss state
+        self.guard = NonFiniteGuard(
+            settings.on_nan, self.optimizers, (model, loss), len(loaders.train), 0, settings.nan_check_every, device
+        )
 
     def _emit(self, hook: str, *args) -> None:
         for callback in self.callbacks:
@@ -131,7 +146,7 @@ class Trainer:
             bad = self.guard.step_optimizer(opt, loss, objective)
             sched.step()
             if objective == 0:
-                self._record(self.stats, z.detach(), labels, loss.detach(), keep=~bad)   # skipped: left out
+                self._record(self.stats, z.detach(), labels, loss.detach(), keep=~bad)  # skipped: left out
         self.guard.end_batch()
         self.global_step += 1
 
@@ -149,8 +164,14 @@ class Trainer:
         loader.set_epoch(epoch, self.step_in_epoch)
         if self.step_in_epoch == 0:
             self.stats = EpochStats.zeros(self.device)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.settings.epochs}", leave=False,
-                   initial=self.step_in_epoch, total=len(loader), disable=not _show_progress(self.settings.progress))
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{self.settings.epochs}",
+            leave=False,
+            initial=self.step_in_epoch,
+            total=len(loader),
+            disable=not _show_progress(self.settings.progress),
+        )
         for images, labels in bar:
             self.step(images, labels)
             self.step_in_epoch += 1
@@ -179,32 +200,46 @@ class Trainer:
         row = {}
         for epoch in range(self.epoch, self.settings.epochs):
             start = time.perf_counter()
-            if self.step_in_epoch == 0:    # not resuming mid-epoch
+            if self.step_in_epoch == 0:  # not resuming mid-epoch
                 self._emit("on_epoch_start", epoch)
                 lr = self.optimizers[0].param_groups[0]["lr"]
-                in_use = self.loss.state_metrics()       # e.g. the v used during this epoch
+                in_use = self.loss.state_metrics()  # e.g. the v used during this epoch
                 self.epoch_head = {"epoch": epoch, "lr": lr, **in_use}
             row = {**self.epoch_head, **self.train_epoch(epoch), **self.evaluate()}
             row["epoch_time"] = time.perf_counter() - start
             self.epoch = epoch + 1
             self.best_acc = max(self.best_acc, row["test_acc"])
             row["best_test_acc"] = self.best_acc
-            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.1fs)", epoch + 1,
-                     self.settings.epochs, row["train_loss"], row["train_acc"], row["test_loss"], row["test_acc"],
-                     row["epoch_time"])
+            log.info(
+                "epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.1fs)",
+                epoch + 1,
+                self.settings.epochs,
+                row["train_loss"],
+                row["train_acc"],
+                row["test_loss"],
+                row["test_acc"],
+                row["epoch_time"],
+            )
             self._emit("on_epoch_end", row)
         return row
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         mid_epoch = self.step_in_epoch > 0
-        return {"model": unwrap(self.model).state_dict(), "loss": self.loss.state_dict(),
-                "optimizers": [o.state_dict() for o in self.optimizers],
-                "schedulers": [s.state_dict() for s in self.schedulers],
-                "epoch": self.epoch, "global_step": self.global_step, "best_acc": self.best_acc,
-                "step_in_epoch": self.step_in_epoch, "epoch_head": self.epoch_head,
-                "partial_stats": self.stats.values.cpu() if mid_epoch else None,
-                "guard": self.guard.state_dict(), "rng": rng_state()}
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "loss": self.loss.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_acc": self.best_acc,
+            "step_in_epoch": self.step_in_epoch,
+            "epoch_head": self.epoch_head,
+            "partial_stats": self.stats.values.cpu() if mid_epoch else None,
+            "guard": self.guard.state_dict(),
+            "rng": rng_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         unwrap(self.model).load_state_dict(state["model"])

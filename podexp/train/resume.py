@@ -13,6 +13,7 @@ metrics, best accuracy, the RNG states below, the W&B run id and the config hash
 augmentation are drawn from generators seeded by (seed, epoch, step) in ``TensorLoader``, so they need
 no saved state of their own.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,8 @@ import numpy as np
 import torch
 
 from podexp.errors import ConfigError
-from podexp.keys import is_result_neutral
 from podexp.io import load_checkpoint, read_json, read_jsonl, write_jsonl
+from podexp.keys import is_result_neutral
 from podexp.settings import explicit_checkpoint, resume_problem
 
 log = logging.getLogger(__name__)
@@ -94,20 +95,27 @@ def load_for_resume(path: Path, resolved: dict, allow_changes: bool) -> dict:
         diff = config_diff(saved, resolved)
         if diff and not allow_changes:
             shown = "; ".join(diff[:20]) + (f"; ... ({len(diff) - 20} more)" if len(diff) > 20 else "")
-            raise ConfigError(f"The checkpoint {used} was written by a different config ({shown}). Run "
-                              f"with the checkpoint's settings, add resume_allow_changes=true to resume "
-                              f"anyway (the run is then no longer an exact continuation), or "
-                              f"resume=null to start afresh.")
+            raise ConfigError(
+                f"The checkpoint {used} was written by a different config ({shown}). Run "
+                f"with the checkpoint's settings, add resume_allow_changes=true to resume "
+                f"anyway (the run is then no longer an exact continuation), or "
+                f"resume=null to start afresh."
+            )
         if diff:
             log.warning("Resuming %s with a changed config: %s", used, "; ".join(diff))
-    log.info("Resuming from %s: epoch %d, step %d of the epoch.", used, state["epoch"] + 1,
-             state.get("step_in_epoch", 0))
+    log.info(
+        "Resuming from %s: epoch %d, step %d of the epoch.", used, state["epoch"] + 1, state.get("step_in_epoch", 0)
+    )
     return state
 
 
 def rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -129,15 +137,20 @@ def resume_state(cfg, resolved: dict, out_dir: Path, is_main: bool) -> dict | No
     state = load_for_resume(path, resolved, bool(cfg.resume_allow_changes))
     source = path.parent / "metrics.jsonl"
     target = out_dir / "metrics.jsonl"
-    if is_main and source.exists() and not target.exists():   # resume=PATH from another run
+    if is_main and source.exists() and not target.exists():  # resume=PATH from another run
         rows = [r for r in read_jsonl(source) if r["epoch"] < state["epoch"]]
         write_jsonl(rows, target)
     return state
 
 
 def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int) -> str:
-    where = (f"A checkpoint after step {step} of epoch {epoch + 1} is in {out_dir}/last.pt." if saved else
-             "No checkpoint was written (trainer.checkpoint=false).")
-    return (f"Preempted: {where} To continue, run the same command again with "
-            f"hydra.run.dir={out_dir} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "
-            f"or with resume={out_dir}/last.pt; a requeued cluster job continues by itself.")
+    where = (
+        f"A checkpoint after step {step} of epoch {epoch + 1} is in {out_dir}/last.pt."
+        if saved
+        else "No checkpoint was written (trainer.checkpoint=false)."
+    )
+    return (
+        f"Preempted: {where} To continue, run the same command again with "
+        f"hydra.run.dir={out_dir} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "
+        f"or with resume={out_dir}/last.pt; a requeued cluster job continues by itself."
+    )

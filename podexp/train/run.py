@@ -4,6 +4,7 @@ A run's folder holds ``config.yaml`` (resolved), ``metrics.jsonl``/``metrics.csv
 ``last.pt`` (+ ``prev.pt``), ``train.log`` and, at the end, ``result.json``. A job that fails with a
 user error writes ``failed.json`` instead and, inside a multirun, lets the other jobs go on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -41,8 +43,9 @@ def pick_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise PodexpError(f"trainer.device={setting} but no CUDA device is visible. "
-                          f"Use trainer.device=cpu or trainer.device=auto.")
+        raise PodexpError(
+            f"trainer.device={setting} but no CUDA device is visible. Use trainer.device=cpu or trainer.device=auto."
+        )
     return torch.device(setting)
 
 
@@ -64,11 +67,14 @@ def _callbacks(run, out_dir: Path, resolved: dict, metrics, wandb, resumed_wandb
     so a resumed run never lacks a row of an epoch its checkpoint has done."""
     checkpointer = None
     if run.settings.checkpoint:
-        checkpointer = Checkpointer(out_dir, resolved,
-                                    lambda: wandb.run_id if wandb is not None else resumed_wandb_id)
-    callbacks = [metrics, WandbCallback(wandb) if wandb is not None else None, checkpointer,
-                 Preemption(out_dir, checkpointer, run.settings.preempt_check_every),
-                 MomentumReset(run.momentum_reset_epochs)]
+        checkpointer = Checkpointer(out_dir, resolved, lambda: wandb.run_id if wandb is not None else resumed_wandb_id)
+    callbacks = [
+        metrics,
+        WandbCallback(wandb) if wandb is not None else None,
+        checkpointer,
+        Preemption(out_dir, checkpointer, run.settings.preempt_check_every),
+        MomentumReset(run.momentum_reset_epochs),
+    ]
     return [c for c in callbacks if c is not None]
 
 
@@ -76,9 +82,9 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     """Train one configuration into ``out_dir`` and return its result record."""
     started = time.time()
     validate_config(cfg)
-    ctx = distributed.from_env()          # rank 0 of 1 unless launched by torchrun; only rank 0 writes
+    ctx = distributed.from_env()  # rank 0 of 1 unless launched by torchrun; only rank 0 writes
     device = distributed.init(ctx, pick_device(cfg.trainer.device))
-    out_dir = distributed.rank0_path(ctx, out_dir)     # every rank resumes from and finishes in one folder
+    out_dir = distributed.rank0_path(ctx, out_dir)  # every rank resumes from and finishes in one folder
     done = resume.finished_result(out_dir) if cfg.get("resume") == "auto" else None
     if done is not None:
         log.info("%s already holds a finished run (result.json); not training again.", out_dir)
@@ -86,16 +92,17 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         return done
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "failed.json").unlink(missing_ok=True)   # from an earlier attempt
+        (out_dir / "failed.json").unlink(missing_ok=True)  # from an earlier attempt
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
     run = build_run(cfg, device, ctx.rank, ctx.world_size)
-    model = distributed.prepare_model(run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn,
-                                      compile=run.settings.compile)
+    model = distributed.prepare_model(
+        run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn, compile=run.settings.compile
+    )
     state = resume.resume_state(cfg, resolved, out_dir, ctx.is_main)
-    if ctx.is_main:    # after the resume check: a refused resume leaves the folder's config.yaml as it was
+    if ctx.is_main:  # after the resume check: a refused resume leaves the folder's config.yaml as it was
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
     use_wandb = cfg.logger.name == "wandb" and ctx.is_main
@@ -104,26 +111,46 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
 
     exit_code = 1
     try:
-        trainer = Trainer(model, run.loss, run.loaders, run.optimizers, run.schedulers, run.settings,
-                          callbacks=_callbacks(run, out_dir, resolved, metrics, wandb, resumed_wandb_id),
-                          device=device, dist=ctx)
+        trainer = Trainer(
+            model,
+            run.loss,
+            run.loaders,
+            run.optimizers,
+            run.schedulers,
+            run.settings,
+            callbacks=_callbacks(run, out_dir, resolved, metrics, wandb, resumed_wandb_id),
+            device=device,
+            dist=ctx,
+        )
         if state is not None:
             trainer.load_state_dict(state)
         with signals.preemption_handlers():
             last = trainer.fit()
-        if not last and metrics is not None:                      # resumed after its last epoch
+        if not last and metrics is not None:  # resumed after its last epoch
             last = metrics.last_row()
-        result = {"status": "completed", "config": resolved, "seed": cfg.seed, "git_commit": git_commit(),
-                  "final_test_acc": last.get("test_acc"), "best_test_acc": trainer.best_acc,
-                  "final_train_acc": last.get("train_acc"), "epochs": trainer.epoch,
-                  "total_time_s": time.time() - started, "device": str(device)}
+        result = {
+            "status": "completed",
+            "config": resolved,
+            "seed": cfg.seed,
+            "git_commit": git_commit(),
+            "final_test_acc": last.get("test_acc"),
+            "best_test_acc": trainer.best_acc,
+            "final_train_acc": last.get("train_acc"),
+            "epochs": trainer.epoch,
+            "total_time_s": time.time() - started,
+            "device": str(device),
+        }
         if ctx.is_main:
             atomic_write_json(result, out_dir / "result.json")
         if wandb is not None:
             wandb.summary(result)
         exit_code = 0
-        log.info("final test accuracy %.2f%% (best %.2f%%); results in %s", result["final_test_acc"],
-                 result["best_test_acc"], out_dir)
+        log.info(
+            "final test accuracy %.2f%% (best %.2f%%); results in %s",
+            result["final_test_acc"],
+            result["best_test_acc"],
+            out_dir,
+        )
         return result
     finally:
         if wandb is not None:
@@ -148,7 +175,9 @@ def main(cfg: DictConfig):
     except Exception as err:
         if not multirun:
             raise
-        atomic_write_json({"status": "failed", "error": f"{err.__class__.__name__}: {err}",
-                           "traceback": traceback.format_exc()}, out_dir / "failed.json")
+        atomic_write_json(
+            {"status": "failed", "error": f"{err.__class__.__name__}: {err}", "traceback": traceback.format_exc()},
+            out_dir / "failed.json",
+        )
         log.exception("job %s failed; the other jobs of the sweep go on", job_name)
     return None

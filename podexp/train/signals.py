@@ -9,6 +9,7 @@ written atomically, so the folder still holds the previous good checkpoint.
 On SLURM, ``#SBATCH --signal=USR1@120`` (or submitit's timeout signal) sends SIGUSR1 before the time
 limit; a requeued job runs the same command in the same folder, where ``resume=auto`` continues.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,12 +50,18 @@ def signal_name() -> str:
 def _handle(signum, _frame) -> None:
     global _requested
     if _requested is not None:
-        os.write(2, f"\nSecond {signal.Signals(signum).name}: exiting now (exit code {EXIT_PREEMPTED}); "
-                    f"the last complete checkpoint is kept.\n".encode())
+        os.write(
+            2,
+            f"\nSecond {signal.Signals(signum).name}: exiting now (exit code {EXIT_PREEMPTED}); "
+            f"the last complete checkpoint is kept.\n".encode(),
+        )
         os._exit(EXIT_PREEMPTED)
     _requested = signum
-    os.write(2, f"\n{signal.Signals(signum).name} received: saving a checkpoint at the next step, then "
-                f"exiting with code {EXIT_PREEMPTED}. Send it again to exit at once.\n".encode())
+    os.write(
+        2,
+        f"\n{signal.Signals(signum).name} received: saving a checkpoint at the next step, then "
+        f"exiting with code {EXIT_PREEMPTED}. Send it again to exit at once.\n".encode(),
+    )
 
 
 @contextmanager

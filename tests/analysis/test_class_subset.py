@@ -1,4 +1,5 @@
 """dataset.classes (Fig. 6: MNIST's first five classes): subset and relabel."""
+
 import pytest
 import torch
 from helpers import compose
@@ -17,8 +18,8 @@ def _splits():
 def test_select_classes_keeps_and_relabels_in_the_given_order():
     out = select_classes(_splits(), [2, 0])
     assert out.class_names == ["c", "a"]
-    assert out.train_labels.tolist() == [1, 0, 0]                    # 0 -> 1, 2 -> 0, 2 -> 0
-    assert out.train_images[:, 0, 0, 0].tolist() == [0, 2, 2]       # images follow their labels
+    assert out.train_labels.tolist() == [1, 0, 0]  # 0 -> 1, 2 -> 0, 2 -> 0
+    assert out.train_images[:, 0, 0, 0].tolist() == [0, 2, 2]  # images follow their labels
     assert out.test_labels.tolist() == [1, 0]
 
 
@@ -33,4 +34,4 @@ def test_digits_first_five_classes_through_build_loaders():
     loaders = build_loaders(cfg, seed=0, device="cpu")
     assert loaders.num_classes == 5 and loaders.class_names == ["0", "1", "2", "3", "4"]
     assert set(loaders.test.labels.tolist()) == {0, 1, 2, 3, 4}
-    assert len(loaders.test.labels) == 180          # 36 test digits per class (20 % of ~180)
+    assert len(loaders.test.labels) == 180  # 36 test digits per class (20 % of ~180)

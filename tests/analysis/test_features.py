@@ -1,4 +1,5 @@
 """Features of a finished run (config.yaml + last.pt) and the measures built on them."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,16 @@ from podexp.pedcc import make_pedcc
 @pytest.fixture(scope="module")
 def pod_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "job"
-    result = train_in_process(out, *FAST, "loss=pod", "trainer.checkpoint=true", "trainer.epochs=1",
-                              "dataset.train_size=128", "dataset.test_size=64", "backbone.width=8")
+    result = train_in_process(
+        out,
+        *FAST,
+        "loss=pod",
+        "trainer.checkpoint=true",
+        "trainer.epochs=1",
+        "dataset.train_size=128",
+        "dataset.test_size=64",
+        "backbone.width=8",
+    )
     return out, result
 
 
@@ -38,15 +47,18 @@ def test_features_reproduce_the_runs_test_accuracy(pod_run, features):
 def test_pod_prediction_is_the_argmax_cosine_to_the_pedcc(pod_run, features):
     _, _, _, loss = load_run(pod_run[0])
     centres = next(t for t in loss.buffers() if t.shape == (10, 16))
-    cosines = torch.nn.functional.normalize(features.test_z, dim=1) @ torch.nn.functional.normalize(
-        centres, dim=1).T
+    cosines = torch.nn.functional.normalize(features.test_z, dim=1) @ torch.nn.functional.normalize(centres, dim=1).T
     assert torch.equal(cosines.argmax(1), features.test_pred)
 
 
 def test_train_features_have_no_augmentation(pod_run, features):
     _, loaders, model, _ = load_run(pod_run[0])
-    images = loaders.train.images.float().div(255).sub(loaders.train.mean.view(1, -1, 1, 1)).div(
-        loaders.train.std.view(1, -1, 1, 1))          # the stored images, normalised by hand
+    images = (
+        loaders.train.images.float()
+        .div(255)
+        .sub(loaders.train.mean.view(1, -1, 1, 1))
+        .div(loaders.train.std.view(1, -1, 1, 1))
+    )  # the stored images, normalised by hand
     with torch.no_grad():
         expected = model(images)
     torch.testing.assert_close(features.train_z, expected, rtol=1e-4, atol=1e-5)

@@ -1,4 +1,5 @@
 """Each figure writes PNG, PDF and its data as CSV; the data are the numbers given."""
+
 import csv
 
 import numpy as np
@@ -31,8 +32,12 @@ def test_derivative_figures(tmp_path, name, peak):
 def test_convergence_figure_from_metrics(tmp_path, fake_job):
     sweep = tmp_path / "s"
     for seed, accs in enumerate([[10, 30], [20, 50]]):
-        fake_job(sweep, {"loss": "pod", "seed": seed}, accs[-1],
-                 metrics=[{"epoch": e, "test_acc": a, "train_loss": 1.0 / (e + 1)} for e, a in enumerate(accs)])
+        fake_job(
+            sweep,
+            {"loss": "pod", "seed": seed},
+            accs[-1],
+            metrics=[{"epoch": e, "test_acc": a, "train_loss": 1.0 / (e + 1)} for e, a in enumerate(accs)],
+        )
     paths = build_figure(ITEMS["fig4"], find_jobs([sweep]), tmp_path / "out")
     _assert_files(paths, "fig4")
     acc = [r for r in _rows(paths[2]) if r["metric"] == "test_acc"]
@@ -43,12 +48,18 @@ def test_loss_vs_alpha_figure_uses_the_last_training_loss(tmp_path, fake_job):
     sweep = tmp_path / "s"
     for alpha, loss in ((0.01, 0.2), (0.1, 0.5)):
         for seed in (0, 1):
-            fake_job(sweep, {"loss.alpha": alpha, "dataset": "cifar10", "seed": seed}, 90.0,
-                     metrics=[{"epoch": 0, "train_loss": 9.0}, {"epoch": 1, "train_loss": loss + seed / 10}])
+            fake_job(
+                sweep,
+                {"loss.alpha": alpha, "dataset": "cifar10", "seed": seed},
+                90.0,
+                metrics=[{"epoch": 0, "train_loss": 9.0}, {"epoch": 1, "train_loss": loss + seed / 10}],
+            )
     paths = build_figure(ITEMS["fig5"], find_jobs([sweep]), tmp_path / "out")
     rows = _rows(paths[2])
     assert [(r["dataset"], float(r["alpha"]), float(r["mean_loss"]), int(r["n"])) for r in rows] == [
-        ("cifar10", 0.01, pytest.approx(0.25), 2), ("cifar10", 0.1, pytest.approx(0.55), 2)]
+        ("cifar10", 0.01, pytest.approx(0.25), 2),
+        ("cifar10", 0.1, pytest.approx(0.55), 2),
+    ]
 
 
 def test_latent_scatter_needs_two_dimensions(tmp_path):

@@ -1,4 +1,5 @@
 """The driver's command lines: the paper's sweep, the smoke substitutions, missing configs."""
+
 import sys
 
 import pytest
@@ -16,8 +17,7 @@ def test_every_item_names_existing_experiment_files():
     for item in ITEMS.values():
         for experiment in item.experiments:
             assert reproduce.experiment_file(experiment).exists(), experiment
-            assert sweep_params(experiment)["seed"] == (["0"] if experiment.startswith("fig6")
-                                                        else ["0", "1", "2"])
+            assert sweep_params(experiment)["seed"] == (["0"] if experiment.startswith("fig6") else ["0", "1", "2"])
 
 
 def test_paper_command_pins_the_papers_runs(tmp_path):
@@ -25,8 +25,18 @@ def test_paper_command_pins_the_papers_runs(tmp_path):
     assert command[:4] == [sys.executable, "-m", "podexp.train", "-m"]
     args = _args(command)
     assert args["experiment"] == "table4" and args["hydra.sweep.dir"] == str(tmp_path)
-    assert args["loss"].split(",") == ["softmax", "center", "am_softmax", "arcface", "cm", "cot",
-                                       "pedcc_loss", "cosine", "nac", "pod"]
+    assert args["loss"].split(",") == [
+        "softmax",
+        "center",
+        "am_softmax",
+        "arcface",
+        "cm",
+        "cot",
+        "pedcc_loss",
+        "cosine",
+        "nac",
+        "pod",
+    ]
     assert args["seed"] == "0,1,2" and command[-1] == "logger=wandb"
     assert "debug" not in args
 
@@ -40,8 +50,11 @@ def test_smoke_keeps_one_seed_and_relabels_backbones(tmp_path):
 
 
 def test_values_without_a_config_file_are_dropped_with_a_warning(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(reproduce, "existing",
-                        lambda key, values: ([v for v in values if v != "nac"], ["nac"] if "nac" in values else []))
+    monkeypatch.setattr(
+        reproduce,
+        "existing",
+        lambda key, values: ([v for v in values if v != "nac"], ["nac"] if "nac" in values else []),
+    )
     args = _args(command_line("table5", tmp_path, smoke=False, extra=[]))
     assert args["loss"] == "pod"
     assert "nac" in capsys.readouterr().err
@@ -80,7 +93,7 @@ def test_build_from_finished_sweeps_without_training(tmp_path, fake_job, capsys)
     fake_job(sweep, {"loss": "cosine", "dataset": "cifar10", "seed": 0}, 93.0)
     reports = tmp_path / "reports"
     status = reproduce.main(["table4", "--from", str(sweep), "--reports", str(reports), "--check", "5"])
-    assert status == 1                                   # 39 cells have no run
+    assert status == 1  # 39 cells have no run
     assert "cosine | 93.00 ± 0.00 (n=1)" in (reports / "table4" / "table4.md").read_text()
 
 
@@ -90,11 +103,13 @@ def test_table3_matches_the_dataset_configs(tmp_path):
 
 def test_gda_options_reach_the_table_builder(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(reproduce, "build_item",
-                        lambda name, sweeps, reports, check, options: seen.append(options) or 0)
+    monkeypatch.setattr(
+        reproduce, "build_item", lambda name, sweeps, reports, check, options: seen.append(options) or 0
+    )
     assert reproduce.main(["table9", "--from", str(tmp_path)]) == 0
-    assert reproduce.main(["table9", "--from", str(tmp_path), "--gda-covariance", "shared",
-                           "--gda-shrinkage", "0.1"]) == 0
+    assert (
+        reproduce.main(["table9", "--from", str(tmp_path), "--gda-covariance", "shared", "--gda-shrinkage", "0.1"]) == 0
+    )
     assert [(o.gda_covariance, o.gda_shrinkage) for o in seen] == [("per_class", "ledoit_wolf"), ("shared", 0.1)]
     with pytest.raises(SystemExit):
         reproduce.main(["table9", "--from", str(tmp_path), "--gda-shrinkage", "2"])

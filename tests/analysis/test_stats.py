@@ -1,12 +1,19 @@
 """Statistics on latent features against answers known by construction or computed by hand."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from podexp.analysis.stats import (GaussianDiscriminant, accuracy, eigenvalue_variance,
-                                   ledoit_wolf_intensity, norm_split_accuracy, sc_eigenvalue_variance)
+from podexp.analysis.stats import (
+    GaussianDiscriminant,
+    accuracy,
+    eigenvalue_variance,
+    ledoit_wolf_intensity,
+    norm_split_accuracy,
+    sc_eigenvalue_variance,
+)
 
 
 def test_norm_split_accuracy_counts_each_side_by_hand():
@@ -20,7 +27,7 @@ def test_norm_split_accuracy_counts_each_side_by_hand():
 
 
 def test_norm_split_accuracy_empty_side_is_nan():
-    z = torch.ones(4, 3)   # all norms equal the mean: none below it
+    z = torch.ones(4, 3)  # all norms equal the mean: none below it
     result = norm_split_accuracy(z, torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long))
     assert math.isnan(result["low_norm"]) and result["high_norm"] == 100.0
 
@@ -102,6 +109,7 @@ def test_gda_log_joint_matches_numpy(covariance):
 
     def shrunk(cov):
         return (1 - shrink) * cov + shrink * np.trace(cov) / 3 * np.eye(3)
+
     if covariance == "shared":
         covs = [shrunk(resid.T @ resid / (60 - 3))] * 3
     else:
@@ -121,7 +129,7 @@ def _numpy_ledoit_wolf(x):
     s = x.T @ x / n
     m = np.trace(s) / d
     delta = np.sum((s - m * np.eye(d)) ** 2)
-    beta = sum(np.sum((np.outer(row, row) - s) ** 2) for row in x) / n ** 2
+    beta = sum(np.sum((np.outer(row, row) - s) ** 2) for row in x) / n**2
     return min(beta, delta) / delta
 
 
@@ -160,19 +168,19 @@ def test_per_class_gda_matches_numpy_and_differs_from_pooled():
         rho = _numpy_ledoit_wolf(resid)
         covs.append((1 - rho) * cov + rho * np.trace(cov) / 2 * np.eye(2))
     expected = _numpy_log_joint(test, means, covs, np.array([0.6, 0.4]))
-    gda = GaussianDiscriminant().fit(torch.tensor(z), torch.tensor(labels))        # the default: per class
+    gda = GaussianDiscriminant().fit(torch.tensor(z), torch.tensor(labels))  # the default: per class
     np.testing.assert_allclose(gda.log_joint(torch.tensor(test)).numpy(), expected, rtol=1e-9, atol=1e-9)
     per_class = gda.predict(torch.tensor(test)).numpy()
     np.testing.assert_array_equal(per_class, expected.argmax(1))
     pooled = GaussianDiscriminant("shared").fit(torch.tensor(z), torch.tensor(labels)).predict(torch.tensor(test))
-    assert per_class.tolist() == [1, 1, 1, 0, 0, 1]                   # far from the tight class: the wide one
-    assert (pooled.numpy() != per_class).sum() >= 3                  # pooled (≈ 4.5 I): the near mean
+    assert per_class.tolist() == [1, 1, 1, 0, 0, 1]  # far from the tight class: the wide one
+    assert (pooled.numpy() != per_class).sum() >= 3  # pooled (≈ 4.5 I): the near mean
 
 
 def test_per_class_gda_with_fewer_samples_than_dimensions_is_finite():
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(8, 6, generator=gen, dtype=torch.float64) + torch.tensor([0.0, 4.0]).repeat_interleave(4)[:, None]
-    labels = torch.tensor([0] * 4 + [1] * 4)                        # 4 samples per class in d = 6
+    labels = torch.tensor([0] * 4 + [1] * 4)  # 4 samples per class in d = 6
     log_joint = GaussianDiscriminant().fit(z, labels).log_joint(z)
     assert torch.isfinite(log_joint).all()
 
@@ -193,7 +201,6 @@ def test_gda_rejects_bad_settings_and_empty_classes():
         GaussianDiscriminant("shared", 1.5)
     with pytest.raises(ValueError):
         GaussianDiscriminant("shared", "oracle")
-
 
 
 def test_gda_never_predicts_a_class_without_training_samples():

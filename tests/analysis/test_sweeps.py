@@ -1,4 +1,5 @@
 """The sweep summary: one row per configuration, seeds and result-neutral keys folded, failures counted."""
+
 import csv
 import io
 import json
@@ -29,17 +30,16 @@ def test_failed_unfinished_and_rejected_jobs_count_and_nested_folders_do_not(tmp
     fake_job(sweep, {"loss": "pod", "seed": 0}, 90.0)
     unfinished = fake_job(sweep, {"loss": "pod", "seed": 1}, None)
     rejected = fake_job(sweep, {"loss": "pod", "seed": 2}, None)
-    (rejected / "config.yaml").unlink()                        # refused before config.yaml was written
+    (rejected / "config.yaml").unlink()  # refused before config.yaml was written
     (rejected / "failed.json").write_text(json.dumps({"status": "failed", "error": "bad"}))
-    killed = sweep / "loss=pod,seed=3"                         # Hydra launched it, nothing else was written
+    killed = sweep / "loss=pod,seed=3"  # Hydra launched it, nothing else was written
     (killed / ".hydra").mkdir(parents=True)
     (killed / ".hydra" / "config.yaml").write_text("seed: 3\n")
     (killed / ".hydra" / "overrides.yaml").write_text("- loss=pod\n- seed=3\n")
     wandb_files = sweep / "loss=pod,seed=0" / "wandb" / "offline-run-1" / "files"
     wandb_files.mkdir(parents=True)
-    (wandb_files / "config.yaml").write_text("{}\n")           # W&B's copy: not a job of its own
-    assert [job.path for job in find_jobs([sweep])] == sorted([sweep / "loss=pod,seed=0", unfinished,
-                                                               rejected, killed])
+    (wandb_files / "config.yaml").write_text("{}\n")  # W&B's copy: not a job of its own
+    assert [job.path for job in find_jobs([sweep])] == sorted([sweep / "loss=pod,seed=0", unfinished, rejected, killed])
     cell = collect(sweep)["loss=pod"]
     assert cell.n == 1 and sorted(cell.failed) == sorted([unfinished.name, rejected.name, killed.name])
 

@@ -1,4 +1,5 @@
 """Tables from fake sweeps: cells, missing runs, bold best, paper values, check, the three formats."""
+
 import csv
 import io
 import statistics
@@ -19,8 +20,8 @@ def table4_sweep(tmp_path, fake_job):
     for seed, acc in enumerate([93.0, 94.0, 95.5]):
         fake_job(sweep, {"loss": "pod", "dataset": "cifar10", "seed": seed}, acc)
     fake_job(sweep, {"loss": "softmax", "dataset": "cifar10", "seed": 0}, 93.25)
-    fake_job(sweep, {"loss": "softmax", "dataset": "cifar10", "seed": 1}, None)      # unfinished
-    fake_job(sweep, {"loss": "softmax", "dataset": "cifar100", "seed": 0}, None)     # failed only
+    fake_job(sweep, {"loss": "softmax", "dataset": "cifar10", "seed": 1}, None)  # unfinished
+    fake_job(sweep, {"loss": "softmax", "dataset": "cifar100", "seed": 0}, None)  # failed only
     return sweep
 
 
@@ -47,7 +48,7 @@ def test_markdown_marks_missing_bold_best_and_difference(table4_sweep):
     nac_line = next(line for line in text.splitlines() if line.startswith("| nac |"))
     assert nac_line.count("missing") == 4
     softmax_line = next(line for line in text.splitlines() if line.startswith("| softmax |"))
-    assert "| 93.25 ± 0.00 (n=1) | 93.25 | +0.00 |" in softmax_line   # not the best: no bold
+    assert "| 93.25 ± 0.00 (n=1) | 93.25 | +0.00 |" in softmax_line  # not the best: no bold
 
 
 def test_lower_is_better_items_bold_the_smallest():
@@ -82,7 +83,7 @@ def test_check_flags_missing_and_far_cells(table4_sweep):
     table = build_table(ITEMS["table4"], find_jobs([table4_sweep]))
     problems = tables.check(table, tolerance=0.1)
     assert any("pod cifar10" in p.replace("/", " ") and "-0.14" in p for p in problems)
-    assert not any(p.startswith("table4 softmax/cifar10:") for p in problems)   # 93.25 == paper
+    assert not any(p.startswith("table4 softmax/cifar10:") for p in problems)  # 93.25 == paper
     assert sum("missing" in p for p in problems) == 40 - 2
 
 
@@ -91,7 +92,7 @@ def test_build_item_writes_reports_and_check_status(table4_sweep, tmp_path, caps
     assert build_item("table4", [table4_sweep], reports) == 0
     for suffix in ("md", "tex", "csv"):
         assert (reports / "table4" / f"table4.{suffix}").exists()
-    assert build_item("table4", [table4_sweep], reports, check=1.0) == 1   # missing cells fail
+    assert build_item("table4", [table4_sweep], reports, check=1.0) == 1  # missing cells fail
     assert main(["--item", "table4", str(tmp_path / "nope")]) == 2
 
 
@@ -107,13 +108,14 @@ def test_where_filter_and_numeric_row_labels(tmp_path, fake_job):
     fake_job(sweep, {"dataset.latent_dim": 32, "seed": 0}, 50.0, config={"loss": {"name": "softmax"}})
     table = build_table(ITEMS["table2"], find_jobs([sweep]))
     assert table.cell("9", "accuracy").values == [92.0]
-    assert table.cell("32", "accuracy").mean is None       # a softmax run is not a Table 2 run
+    assert table.cell("32", "accuracy").mean is None  # a softmax run is not a Table 2 run
 
 
 def test_label_override_wins_over_config(tmp_path, fake_job):
     sweep = tmp_path / "s"
-    fake_job(sweep, {"+label.backbone": "densenet121", "backbone": "small_cnn", "dataset": "cifar10",
-                     "loss": "pod"}, 80.0)
+    fake_job(
+        sweep, {"+label.backbone": "densenet121", "backbone": "small_cnn", "dataset": "cifar10", "loss": "pod"}, 80.0
+    )
     table = build_table(ITEMS["table7"], find_jobs([sweep]))
     assert table.cell("densenet121/cifar10", "pod").values == [80.0]
 
@@ -124,6 +126,6 @@ def test_config_table_reads_dataset_configs(tmp_path):
     table = build_config_table(ITEMS["table3"], configs=tmp_path)
     assert table.cell("cifar10", "latent_dim").values == [128]
     assert table.cell("cifar10", "latent_dim").diff == 128 - 256
-    assert table.cell("imagenet30", "num_classes").mean is None     # no config: missing, not dropped
+    assert table.cell("imagenet30", "num_classes").mean is None  # no config: missing, not dropped
     line = next(x for x in tables.markdown(table).splitlines() if x.startswith("| cifar10 |"))
     assert line == "| cifar10 | 10 | 10 | +0 | 128 | 256 | -128 |"

@@ -1,12 +1,21 @@
 """With logger=wandb the finished table and figures go to W&B (offline here) as a table and images."""
+
 import json
 
 import pytest
 
 from podexp.analysis.report import build_item
 
-WANDB_LOGGER = {"logger": {"name": "wandb", "project": "podexp-test", "entity": None, "group": "table4",
-                           "tags": ["table4"], "mode": "offline"}}
+WANDB_LOGGER = {
+    "logger": {
+        "name": "wandb",
+        "project": "podexp-test",
+        "entity": None,
+        "group": "table4",
+        "tags": ["table4"],
+        "mode": "offline",
+    }
+}
 
 
 @pytest.mark.slow
@@ -14,8 +23,13 @@ def test_table_and_figure_are_logged_offline(tmp_path, fake_job, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     sweep = tmp_path / "sweep"
-    fake_job(sweep, {"loss": "pod", "dataset": "cifar10", "seed": 0}, 94.0, config=WANDB_LOGGER,
-             metrics=[{"epoch": 0, "test_acc": 94.0, "train_loss": 0.1}])
+    fake_job(
+        sweep,
+        {"loss": "pod", "dataset": "cifar10", "seed": 0},
+        94.0,
+        config=WANDB_LOGGER,
+        metrics=[{"epoch": 0, "test_acc": 94.0, "train_loss": 0.1}],
+    )
     reports = tmp_path / "reports"
     assert build_item("table4", [sweep], reports) == 0
     assert build_item("fig4", [sweep], reports) == 0

@@ -47,7 +47,7 @@ def test_default_step_is_wens_algorithm_1():
     independent of lambda; n_j = number of class-j samples in the batch."""
     loss = make(lam=0.003, alpha=0.5)
     assert loss.center_update == "wen"
-    z, y = torch.randn(B, D), torch.tensor([0, 1, 1, 1, 1, 0])    # n = (2, 4, 0)
+    z, y = torch.randn(B, D), torch.tensor([0, 1, 1, 1, 1, 0])  # n = (2, 4, 0)
     before, zn, labels = np64(loss.centres), np64(z), y.numpy()
     one_sgd_step(loss, z, y)
     expected = before.copy()
@@ -55,7 +55,7 @@ def test_default_step_is_wens_algorithm_1():
         members = labels == j
         expected[j] -= 0.5 * (before[j] - zn[members]).sum(axis=0) / (1 + members.sum())
     np.testing.assert_allclose(np64(loss.centres), expected, rtol=1e-5, atol=1e-6)
-    assert np.array_equal(np64(loss.centres)[2], before[2])        # class 2 absent: unmoved
+    assert np.array_equal(np64(loss.centres)[2], before[2])  # class 2 absent: unmoved
 
 
 def test_batch_mean_option_moves_centres_by_sum_over_b():
@@ -86,7 +86,7 @@ def test_gradient_wrt_z_carries_lambda():
     z.grad = None
     loss.lam = 0.0
     loss(z, y).backward()
-    expected = 0.2 * (np64(z) - np64(loss.centres)[y.numpy()]) / B      # d/dz of lam/(2B) |z - c|^2
+    expected = 0.2 * (np64(z) - np64(loss.centres)[y.numpy()]) / B  # d/dz of lam/(2B) |z - c|^2
     np.testing.assert_allclose(with_centres - np64(z.grad), expected, rtol=1e-4, atol=1e-7)
 
 

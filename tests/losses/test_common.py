@@ -1,6 +1,7 @@
 """Properties every registered loss shares (a newly registered loss is tested by the same code): it is
 built from its config file's values alone, keeps them, has finite values and gradients at
 cos theta = +-1 and under bf16 autocast, and ``predict`` gives (B, K) margin-free scores."""
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -12,8 +13,20 @@ from podexp.losses import LOSSES, available, build
 from podexp.registry import EMPTY
 
 K, D, B = 5, 8, 6
-PAPER = ["softmax", "center", "am_softmax", "arcface", "cm", "cot", "pedcc_loss", "cosine", "nac",
-         "pod", "lsoftmax", "wsoftmax"]
+PAPER = [
+    "softmax",
+    "center",
+    "am_softmax",
+    "arcface",
+    "cm",
+    "cot",
+    "pedcc_loss",
+    "cosine",
+    "nac",
+    "pod",
+    "lsoftmax",
+    "wsoftmax",
+]
 ALL = available()
 
 
@@ -37,7 +50,7 @@ def test_built_by_name_with_the_config_files_values_and_no_other_default(name):
     assert all(option.default is EMPTY for option in signature.values()), "a default outside the config file"
     loss = build(name, num_classes=K, latent_dim=D)
     assert {key: getattr(loss, key) for key in written} == written
-    for key, value in written.items():
+    for key in written:
         assert LOSSES.problems(name, {**written, key: "not a value"}), f"loss.{key} accepts anything"
 
 
@@ -57,7 +70,7 @@ def test_finite_loss_and_gradients_at_cosine_plus_minus_one(name, sign):
     torch.manual_seed(0)
     loss = build(name, num_classes=K, latent_dim=D)
     if name == "pedcc_loss":
-        loss.eval()          # running statistics (0, 1): BatchNorm keeps z's direction, so cos = +-1 exactly
+        loss.eval()  # running statistics (0, 1): BatchNorm keeps z's direction, so cos = +-1 exactly
     y = torch.arange(B) % K
     z = (sign * 3.0 * class_directions(loss)[y]).requires_grad_(True)
     for objective in range(loss.num_objectives):

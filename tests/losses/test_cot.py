@@ -1,4 +1,5 @@
 """COT: objective 0 = cross-entropy, objective 1 = -(complement entropy) / (K-1) or / K."""
+
 import numpy as np
 import pytest
 import torch

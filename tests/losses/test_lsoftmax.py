@@ -1,4 +1,5 @@
 """L-Softmax (Liu et al. 2016, eq. 5-7) with lambda annealing."""
+
 import math
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_value_with_annealing_lambda(m):
     base, gamma, power, step = 2.0, 0.1, 2.0, 10
     loss = build("lsoftmax", num_classes=K, latent_dim=D, margin=m, base=base, gamma=gamma, power=power)
     loss.on_step(step)
-    lam = base * (1 + gamma * step) ** -power                       # 0.5
+    lam = base * (1 + gamma * step) ** -power  # 0.5
     z, y = batch()
     w, zn = np64(loss.weight), np64(z)
     logits = zn @ w.T
@@ -45,12 +46,12 @@ def test_lambda_follows_the_global_step_floor_and_is_saved():
     assert loss.state_metrics()["lambda"] == pytest.approx(1000.0)
     loss.on_step(3000)
     assert loss.state_metrics()["lambda"] == pytest.approx(1000.0 * (1 + 2e-5 * 3000) ** -45, rel=1e-5)
-    loss.on_step(10 ** 6)
+    loss.on_step(10**6)
     assert loss.state_metrics()["lambda"] == pytest.approx(5.0)
     restored = build("lsoftmax", num_classes=K, latent_dim=D, base=1000.0, gamma=2e-5, power=45.0, lambda_min=5.0)
     restored.on_step(0)
     restored.load_state_dict(loss.state_dict())
-    assert int(restored.step) == 10 ** 6
+    assert int(restored.step) == 10**6
 
 
 def test_margin_one_is_cross_entropy_on_wz():
@@ -66,8 +67,8 @@ def test_psi_matches_definition_is_continuous_and_decreasing(m):
     np.testing.assert_allclose(values, [np_psi(t, m) for t in theta], atol=1e-9)
     assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(1 - 2 * m)
     steps = np.diff(values)
-    assert (steps <= 1e-12).all()                                      # decreasing
-    assert np.abs(steps).max() <= m * (theta[1] - theta[0]) + 1e-9     # continuous: |psi'| <= m, no jumps
+    assert (steps <= 1e-12).all()  # decreasing
+    assert np.abs(steps).max() <= m * (theta[1] - theta[0]) + 1e-9  # continuous: |psi'| <= m, no jumps
 
 
 def test_predict_is_wz():

@@ -1,4 +1,5 @@
 """AM-Softmax, ArcFace and CM against numpy loops over the samples (docs/method.md §4)."""
+
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_arcface_value_with_fallback_and_easy_margin(easy_margin):
     loss = build("arcface", num_classes=K, latent_dim=D, scale=s, margin=m, easy_margin=easy_margin)
     z, y = batch(1)
     w = np64(loss.weight)
-    z[0] = -torch.from_numpy(w[y[0]]).float() + 0.05 * torch.randn(D)   # theta_y close to pi: past pi - m
+    z[0] = -torch.from_numpy(w[y[0]]).float() + 0.05 * torch.randn(D)  # theta_y close to pi: past pi - m
     cos = cosines(loss, z)
     assert math.acos(cos[0, y[0]]) > math.pi - m
 
@@ -58,13 +59,14 @@ def test_arcface_value_with_fallback_and_easy_margin(easy_margin):
 @pytest.mark.parametrize("fallback", [False, True])
 def test_combined_margin_uses_all_three_margins(fallback):
     m1, m2, m3, s = 1.2, 0.3, 0.2, 16.0
-    loss = build("cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3, monotonic_fallback=fallback,
-                 easy_margin=False)
+    loss = build(
+        "cm", num_classes=K, latent_dim=D, scale=s, m1=m1, m2=m2, m3=m3, monotonic_fallback=fallback, easy_margin=False
+    )
     z, y = batch(2)
     z[0] = -torch.from_numpy(np64(loss.weight)[y[0]]).float() + 0.05 * torch.randn(D)
     cos = cosines(loss, z)
     theta_b = (math.pi - m2) / m1
-    assert math.acos(cos[0, y[0]]) > theta_b                        # one sample in the fallback region
+    assert math.acos(cos[0, y[0]]) > theta_b  # one sample in the fallback region
 
     def target(c):
         theta = math.acos(c)
@@ -97,9 +99,10 @@ def test_combined_margin_target_is_continuous_and_decreasing_with_fallback():
     assert (steps < 1e-9).all() and np.abs(steps).max() < 2e-3
 
 
-@pytest.mark.parametrize("name,zero_margin", [("am_softmax", {"margin": 0.0}),
-                                              ("arcface", {"margin": 0.0}),
-                                              ("cm", {"m1": 1.0, "m2": 0.0, "m3": 0.0})])
+@pytest.mark.parametrize(
+    "name,zero_margin",
+    [("am_softmax", {"margin": 0.0}), ("arcface", {"margin": 0.0}), ("cm", {"m1": 1.0, "m2": 0.0, "m3": 0.0})],
+)
 def test_zero_margin_is_cross_entropy_on_scaled_cosine(name, zero_margin):
     loss = build(name, num_classes=K, latent_dim=D, scale=10.0, **zero_margin)
     z, y = batch(3)

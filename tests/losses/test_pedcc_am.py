@@ -1,4 +1,5 @@
 """PEDCC-Loss: AM-Softmax on cos(BN(z)/|BN(z)|, a_k) + (sum |z_hat - a_y|^2)^N."""
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +32,7 @@ def test_value(power):
     for i in range(B):
         margin_cos[i, y[i]] -= 0.35
     squared = sum(np.sum((z_hat[i] - a[y[i]]) ** 2) for i in range(B))
-    expected = cross_entropy(7.5 * margin_cos, y.numpy()) + squared ** power
+    expected = cross_entropy(7.5 * margin_cos, y.numpy()) + squared**power
     assert loss(z, y).item() == pytest.approx(expected, rel=1e-5)
 
 
@@ -46,10 +47,10 @@ def test_predict_is_cosine_to_pedcc_and_leaves_running_statistics_alone():
     loss = build("pedcc_loss", num_classes=K, latent_dim=D)
     z, _ = batch()
     running_before = loss.bn.running_mean.clone()
-    scores = loss.predict(z)                                   # training mode: batch statistics
+    scores = loss.predict(z)  # training mode: batch statistics
     expected = batch_normalised_unit(z) @ np64(loss.pedcc).T
     np.testing.assert_allclose(np64(scores), expected, atol=1e-5)
     assert torch.equal(loss.bn.running_mean, running_before)
-    loss.eval()                                                # eval mode: running statistics (0, 1)
+    loss.eval()  # eval mode: running statistics (0, 1)
     np.testing.assert_allclose(np64(loss.predict(z)), unit_rows(np64(z)) @ np64(loss.pedcc).T, atol=1e-5)
     assert (loss.predict(z).argmax(1).numpy() == (unit_rows(np64(z)) @ np64(loss.pedcc).T).argmax(1)).all()

@@ -2,6 +2,7 @@
 
 Gradients are checked against central finite differences of the float64 numpy formula.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ def batch(size=5, seed=7):
 def np_nac(z, a, y, v):
     total = 0.0
     for i in range(len(y)):
-        cos = z[i] @ a[y[i]] / np.sqrt(z[i] @ z[i] + v ** 2)
+        cos = z[i] @ a[y[i]] / np.sqrt(z[i] @ z[i] + v**2)
         total += (1 - cos) ** 2
     return total / len(y)
 
@@ -29,9 +30,9 @@ def np_nac(z, a, y, v):
 def np_sc(z, a, y, normalise):
     r = unit_rows(z) - a[y]
     if normalise == "correlation":
-        c = np.corrcoef(r, rowvar=False)                        # Pearson correlation of the columns
+        c = np.corrcoef(r, rowvar=False)  # Pearson correlation of the columns
     else:
-        c = sum(np.outer(ri, ri) for ri in r) / (len(r) - 1)    # second moment, no mean subtraction
+        c = sum(np.outer(ri, ri) for ri in r) / (len(r) - 1)  # second moment, no mean subtraction
     off_diagonal = sum(c[j, k] ** 2 for j in range(D) for k in range(D) if j != k)
     return off_diagonal / (D - 1)
 
@@ -85,7 +86,7 @@ def test_pod_with_zero_lambda_is_nac_and_nac_with_zero_v_is_cosine():
     nac_zero = build("nac", num_classes=K, latent_dim=D, v0=0.0)
     cosine = build("cosine", num_classes=K, latent_dim=D)
     assert nac_zero(z, y).item() == pytest.approx(cosine(z, y).item(), rel=1e-6)
-    assert nac(z, y).item() != pytest.approx(cosine(z, y).item(), rel=1e-3)    # v matters
+    assert nac(z, y).item() != pytest.approx(cosine(z, y).item(), rel=1e-3)  # v matters
 
 
 @pytest.mark.parametrize("source", ["latent", "projection"])
@@ -103,8 +104,9 @@ def test_v_schedule_across_epochs(source):
             y = torch.arange(size) % K
             nac_part = np_nac(np64(z), a, y.numpy(), v)
             assert loss.v == pytest.approx(v, rel=1e-6)
-            assert loss(z, y).item() == pytest.approx(nac_part + np_sc(np64(z), a, y.numpy(), "second_moment"),
-                                                      rel=1e-5)
+            assert loss(z, y).item() == pytest.approx(
+                nac_part + np_sc(np64(z), a, y.numpy(), "second_moment"), rel=1e-5
+            )
             features = np64(z) if source == "latent" else np64(z) @ a.T
             norms += list(np.linalg.norm(features, axis=1))
         loss.on_epoch_end(epoch, lambda t: t)

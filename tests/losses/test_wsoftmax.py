@@ -1,4 +1,5 @@
 """W-Softmax (Li & Wang): non-target logits use normalise(w_hat_j + alpha w_hat_y)."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """The Trainer's public pieces: EpochStats, the callbacks' hooks, and the settings record."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,13 +30,13 @@ def test_trainer_settings_are_exactly_the_trainer_config_keys():
 
 def test_epoch_stats_sum_by_hand_and_leave_out_a_skipped_batch():
     stats = EpochStats.zeros(CPU)
-    z = torch.tensor([[3.0, 4.0], [0.0, 1.0]])                  # norms 5 and 1
+    z = torch.tensor([[3.0, 4.0], [0.0, 1.0]])  # norms 5 and 1
     stats.add(torch.tensor(0.5), torch.tensor([True, False]), z)
     stats.add(torch.tensor(9.0), torch.tensor([True, True]), z, keep=torch.tensor(False))
     stats.add(torch.tensor(1.5), torch.tensor([True, True]), 2 * z, keep=torch.tensor(True))
     assert (stats.loss_sum, stats.correct, stats.count, stats.norm_sum) == (0.5 * 2 + 1.5 * 2, 3.0, 4.0, 18.0)
     assert stats.summary("train") == {"train_loss": 1.0, "train_acc": 75.0, "train_latent_norm": 4.5}
-    doubled = stats.reduced(lambda t: 2 * t)                    # as summed over two identical ranks
+    doubled = stats.reduced(lambda t: 2 * t)  # as summed over two identical ranks
     assert doubled.count == 8.0 and doubled.summary("test")["test_acc"] == 75.0
 
 
@@ -56,8 +57,7 @@ def test_step_accumulates_the_epochs_stats_and_fit_calls_hooks_in_order():
         def on_epoch_end(self, trainer, row):
             self.calls.append(f"epoch_end {row['epoch']}")
 
-    trainer = build_trainer(compose(*FAST, "trainer.epochs=2", "dataset.train_size=96", "dataset.batch_size=32"),
-                            CPU)
+    trainer = build_trainer(compose(*FAST, "trainer.epochs=2", "dataset.train_size=96", "dataset.batch_size=32"), CPU)
     images, labels = next(iter(trainer.loaders.train))
     trainer.step(images, labels)
     assert trainer.global_step == 1 and trainer.stats.count == 32 and trainer.step_in_epoch == 0
@@ -65,9 +65,16 @@ def test_step_accumulates_the_epochs_stats_and_fit_calls_hooks_in_order():
     trainer.callbacks.append(recorder)
     trainer.fit()
     epoch = ["step 1", "step 2", "step 3"]
-    assert recorder.calls == ["fit_start", "epoch_start 0", *epoch, "epoch_end 0", "epoch_start 1", *epoch,
-                              "epoch_end 1"]
-    assert trainer.stats.count == 96                            # the last epoch's, the extra step not in it
+    assert recorder.calls == [
+        "fit_start",
+        "epoch_start 0",
+        *epoch,
+        "epoch_end 0",
+        "epoch_start 1",
+        *epoch,
+        "epoch_end 1",
+    ]
+    assert trainer.stats.count == 96  # the last epoch's, the extra step not in it
 
 
 class FakeDist:
@@ -86,7 +93,7 @@ def test_preemption_polls_at_its_own_cadence_and_raises_with_the_resume_message(
     preemption = Preemption(tmp_path, checkpointer=None, check_every=3)
     for step in (1, 2):
         trainer.step_in_epoch = step
-        preemption.on_step_end(trainer)                         # ranks only agree every 3 steps
+        preemption.on_step_end(trainer)  # ranks only agree every 3 steps
     assert polled == []
     trainer.step_in_epoch = 3
     with pytest.raises(signals.Preempted) as stop:
@@ -94,7 +101,7 @@ def test_preemption_polls_at_its_own_cadence_and_raises_with_the_resume_message(
     assert polled == [True] and stop.value.code == signals.EXIT_PREEMPTED
     assert "No checkpoint was written (trainer.checkpoint=false)" in str(stop.value)
     single = SimpleNamespace(dist=SimpleNamespace(enabled=False), device=CPU, epoch=0, step_in_epoch=1)
-    with pytest.raises(signals.Preempted):                      # one process: every step
+    with pytest.raises(signals.Preempted):  # one process: every step
         preemption.on_step_end(single)
 
 

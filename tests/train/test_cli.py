@@ -1,4 +1,5 @@
 """train.py as a user runs it: through a subprocess, with Hydra's runtime."""
+
 import json
 
 import pytest
@@ -11,9 +12,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_missing_cifar100_stops_before_training_with_one_paragraph(tmp_path):
-    (tmp_path / "data" / "cifar100").mkdir(parents=True)        # the folder exists, the archive does not
-    proc = run_train_py("loss=pod", "dataset=cifar100", "dataset.download=false", f"data_root={tmp_path}/data",
-                        f"hydra.run.dir={tmp_path}/run", timeout=120)   # no download: the same offline or not
+    (tmp_path / "data" / "cifar100").mkdir(parents=True)  # the folder exists, the archive does not
+    proc = run_train_py(
+        "loss=pod",
+        "dataset=cifar100",
+        "dataset.download=false",
+        f"data_root={tmp_path}/data",
+        f"hydra.run.dir={tmp_path}/run",
+        timeout=120,
+    )  # no download: the same offline or not
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "downloading is off" in proc.stderr
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "last.pt").exists()
@@ -23,8 +30,14 @@ def test_missing_cifar100_stops_before_training_with_one_paragraph(tmp_path):
 
 def test_fashion_mnist_from_a_folder_of_idx_files(tmp_path):
     write_fake_mnist(tmp_path / "fmnist", n_train=256, n_test=64)
-    proc = run_train_py("dataset=fashion_mnist", f"dataset.root={tmp_path}/fmnist", "backbone=small_cnn",
-                        "trainer.epochs=1", "dataset.batch_size=32", f"hydra.run.dir={tmp_path}/run")
+    proc = run_train_py(
+        "dataset=fashion_mnist",
+        f"dataset.root={tmp_path}/fmnist",
+        "backbone=small_cnn",
+        "trainer.epochs=1",
+        "dataset.batch_size=32",
+        f"hydra.run.dir={tmp_path}/run",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["epochs"] == 1 and result["config"]["dataset"]["name"] == "fashion_mnist"
@@ -35,10 +48,15 @@ def test_multirun_then_aggregate(tmp_path):
     proc = run_train_py("-m", "debug=fast", "loss=softmax,pod", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["debug=fast,loss=pod,seed=0", "debug=fast,loss=pod,seed=1",
-                    "debug=fast,loss=softmax,seed=0", "debug=fast,loss=softmax,seed=1"]
+    assert jobs == [
+        "debug=fast,loss=pod,seed=0",
+        "debug=fast,loss=pod,seed=1",
+        "debug=fast,loss=softmax,seed=0",
+        "debug=fast,loss=softmax,seed=1",
+    ]
     import subprocess
     import sys
+
     out = subprocess.run([sys.executable, "-m", "podexp.aggregate", str(sweep)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     accs = {job: json.loads((sweep / job / "result.json").read_text())["final_test_acc"] for job in jobs}
@@ -50,29 +68,35 @@ def test_multirun_then_aggregate(tmp_path):
 
 def test_sweep_rerun_with_result_neutral_changes_continues_in_its_folders(tmp_path):
     sweep = tmp_path / "sweep"
-    sweep_args = ("-m", "debug=fast", "trainer.checkpoint=true", "loss=softmax", "seed=0,1",
-                  f"hydra.sweep.dir={sweep}")
+    sweep_args = ("-m", "debug=fast", "trainer.checkpoint=true", "loss=softmax", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert run_train_py(*sweep_args).returncode == 0
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2 and all(job.startswith("debug=fast,loss=softmax,seed=") for job in jobs)
     done, cut = (sweep / job for job in jobs)
-    (cut / "result.json").unlink()                      # as if killed after its last checkpoint
+    (cut / "result.json").unlink()  # as if killed after its last checkpoint
     stamp = (done / "last.pt").stat().st_mtime_ns
     again = run_train_py(*sweep_args, "resume_allow_changes=true", "logger=wandb", "logger.mode=disabled")
     assert again.returncode == 0, again.stderr[-2000:]
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == jobs            # no new job folders
-    assert (done / "last.pt").stat().st_mtime_ns == stamp                           # finished: left alone
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == jobs  # no new job folders
+    assert (done / "last.pt").stat().st_mtime_ns == stamp  # finished: left alone
     assert "Resuming from" in (cut / "train.log").read_text()
-    assert [row["epoch"] for row in read_jsonl(cut / "metrics.jsonl")] == [0, 1]    # not trained again
+    assert [row["epoch"] for row in read_jsonl(cut / "metrics.jsonl")] == [0, 1]  # not trained again
     assert (cut / "result.json").exists()
-    [(row, cell)] = collect(sweep).items()                                         # logger=wandb: no row of its own
+    [(row, cell)] = collect(sweep).items()  # logger=wandb: no row of its own
     assert row.lower() == "debug=fast,loss=softmax,trainer.checkpoint=true" and cell.n == 2
 
 
 def test_wandb_offline_one_run_per_job(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_train_py("-m", "debug=fast", "logger=wandb", "loss=softmax,pod", f"hydra.sweep.dir={sweep}",
-                        "name=wandbtest", env={"WANDB_MODE": "offline"})
+    proc = run_train_py(
+        "-m",
+        "debug=fast",
+        "logger=wandb",
+        "loss=softmax,pod",
+        f"hydra.sweep.dir={sweep}",
+        "name=wandbtest",
+        env={"WANDB_MODE": "offline"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for job in ("debug=fast,loss=softmax", "debug=fast,loss=pod"):
         runs = list((sweep / job / "wandb").glob("offline-run-*"))

@@ -1,5 +1,6 @@
 """``trainer.compile``: a compiled model trains like the eager one and checkpoints plain keys (CPU here;
 ``tests/test_gpu.py`` covers CUDA)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ def _first_row(out_dir):
     return json.loads((out_dir / "metrics.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.slow                # inductor builds C++ kernels in compile-worker subprocesses
+@pytest.mark.slow  # inductor builds C++ kernels in compile-worker subprocesses
 @needs_cpp_compiler
 def test_reduce_overhead_mode_trains_like_eager_and_saves_plain_keys(tmp_path):
     settings = (*FAST, "loss=pod", "trainer.epochs=1", "trainer.checkpoint=true")

@@ -1,4 +1,5 @@
 """Non-finite losses/gradients: stop with a clear message (default) or skip the step (on_nan=skip)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,14 +7,22 @@ import torch
 from helpers import FAST, train_in_process
 from torch import nn
 
-from podexp.losses.pedcc_family import PODLoss
 from podexp.io import load_checkpoint
+from podexp.losses.pedcc_family import PODLoss
 from podexp.train.divergence import DivergenceError, NonFiniteGuard
 from podexp.train.loggers import LocalMetrics
 
-TINY = (*FAST, "trainer.checkpoint=true", "trainer.epochs=4", "dataset.train_size=128",
-        "dataset.test_size=64", "dataset.image_size=8", "dataset.batch_size=32", "backbone.width=8")
-BAD_STEP = 9          # 0-based global step: epoch 3 (1-based), its 2nd of 4 steps
+TINY = (
+    *FAST,
+    "trainer.checkpoint=true",
+    "trainer.epochs=4",
+    "dataset.train_size=128",
+    "dataset.test_size=64",
+    "dataset.image_size=8",
+    "dataset.batch_size=32",
+    "backbone.width=8",
+)
+BAD_STEP = 9  # 0-based global step: epoch 3 (1-based), its 2nd of 4 steps
 
 
 def plant_nan(monkeypatch, at_step: int = BAD_STEP):
@@ -27,6 +36,7 @@ def plant_nan(monkeypatch, at_step: int = BAD_STEP):
             if calls["n"] == at_step:
                 return loss * float("nan")
         return loss
+
     monkeypatch.setattr(PODLoss, "compute", compute)
 
 
@@ -49,9 +59,9 @@ def test_skip_goes_on_and_counts_the_skipped_step(tmp_path, monkeypatch):
     result = train_in_process(tmp_path, *TINY, "trainer.on_nan=skip")
     rows = LocalMetrics(tmp_path).rows()
     assert [r["skipped_steps"] for r in rows] == [0, 0, 1, 0]
-    assert all(r["train_loss"] == r["train_loss"] for r in rows)      # the nan batch is left out
+    assert all(r["train_loss"] == r["train_loss"] for r in rows)  # the nan batch is left out
     assert result["epochs"] == 4 and result["final_test_acc"] > 0
-    assert rows[3]["v"] == rows[3]["v"] and rows[3]["v"] > 0           # POD's v is not poisoned
+    assert rows[3]["v"] == rows[3]["v"] and rows[3]["v"] > 0  # POD's v is not poisoned
 
 
 class Tiny(nn.Module):
@@ -84,19 +94,20 @@ def test_a_skipped_step_changes_no_weight_momentum_or_buffer(fused):
     torch.manual_seed(0)
     model = Tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=fused, foreach=not fused)
-    guard = NonFiniteGuard("skip", [opt], [model], steps_per_epoch=10, global_step=0, check_every=50,
-                           device=torch.device("cpu"))
+    guard = NonFiniteGuard(
+        "skip", [opt], [model], steps_per_epoch=10, global_step=0, check_every=50, device=torch.device("cpu")
+    )
     assert guard.sync_free is fused
-    assert one_batch(guard, model, opt, poison=True)              # a bad *first* step (fused: no garbage)
+    assert one_batch(guard, model, opt, poison=True)  # a bad *first* step (fused: no garbage)
     model_before, _ = snapshot(model, opt)
     assert one_batch(guard, model, opt, poison=False) == 0
     state, momenta = snapshot(model, opt)
     assert not torch.equal(state["lin.weight"], model_before["lin.weight"])
     lin_grad = model.lin.weight.grad.clone()
-    assert torch.equal(momenta[0], lin_grad)                  # momentum buffer = first good gradient
+    assert torch.equal(momenta[0], lin_grad)  # momentum buffer = first good gradient
     assert one_batch(guard, model, opt, poison=True)
     after, momenta_after = snapshot(model, opt)
-    for key in state:                                          # weights and BN statistics untouched
+    for key in state:  # weights and BN statistics untouched
         assert torch.equal(after[key], state[key]), key
     for a, b in zip(momenta, momenta_after):
         assert torch.equal(a, b)
@@ -108,16 +119,18 @@ def test_sync_free_path_reads_nothing_on_the_host_until_the_cadence(monkeypatch)
     torch.manual_seed(0)
     model = Tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, fused=True)
-    guard = NonFiniteGuard("stop", [opt], [model], steps_per_epoch=10, global_step=0, check_every=3,
-                           device=torch.device("cpu"))
+    guard = NonFiniteGuard(
+        "stop", [opt], [model], steps_per_epoch=10, global_step=0, check_every=3, device=torch.device("cpu")
+    )
 
     def forbidden(*_):
         raise AssertionError("host synchronisation inside a training step")
+
     for name in ("__bool__", "item", "tolist"):
         monkeypatch.setattr(torch.Tensor, name, forbidden)
     one_batch(guard, model, opt, poison=False)
     one_batch(guard, model, opt, poison=True)
-    guard.poll(2)                                               # not a multiple of 3: no read
+    guard.poll(2)  # not a multiple of 3: no read
     monkeypatch.undo()
     with pytest.raises(DivergenceError, match="epoch 1, step 2 of 10"):
         guard.poll(3)

@@ -1,4 +1,5 @@
 """Losses with trainer hooks, trained through the real Trainer (debug=fast: synthetic data, small_cnn)."""
+
 import torch
 from helpers import FAST, build_trainer, compose
 
@@ -34,7 +35,7 @@ def test_center_centres_move_with_lr_alpha_and_no_weight_decay():
     groups = [g for g in trainer.optimizers[0].param_groups if any(p is centres for p in g["params"])]
     assert len(groups) == 1
     assert groups[0]["lr"] == 0.4 and groups[0]["weight_decay"] == 0.0
-    assert trainer.optimizers[0].param_groups[0]["weight_decay"] > 0           # the network keeps its decay
+    assert trainer.optimizers[0].param_groups[0]["weight_decay"] > 0  # the network keeps its decay
     before = centres.detach().clone()
     trainer.fit()
     assert not torch.allclose(centres.detach(), before)

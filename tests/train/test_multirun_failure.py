@@ -1,4 +1,5 @@
 """A sweep where one job fails: the others finish, failed.json records it, aggregate counts it."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,18 @@ from podexp.analysis.sweeps import collect
 def test_one_failing_job_does_not_stop_or_lose_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     # d=4 with a simplex PEDCC is impossible for K=10 (K > d+1); d=16 is fine
-    done = run_train_py("-m", *FAST, "trainer.epochs=1", "dataset.train_size=128", "dataset.test_size=64",
-                        "dataset.image_size=8", "backbone.width=8", "loss.pedcc_method=simplex",
-                        "dataset.latent_dim=4,16", f"hydra.sweep.dir={sweep}")
+    done = run_train_py(
+        "-m",
+        *FAST,
+        "trainer.epochs=1",
+        "dataset.train_size=128",
+        "dataset.test_size=64",
+        "dataset.image_size=8",
+        "backbone.width=8",
+        "loss.pedcc_method=simplex",
+        "dataset.latent_dim=4,16",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     [bad] = sweep.glob("*dataset.latent_dim=4,*")
     [good] = sweep.glob("*dataset.latent_dim=16,*")

@@ -1,4 +1,5 @@
 """Exact resume: an interrupted-and-resumed run equals the uninterrupted one, bit for bit."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,21 @@ import torch
 from helpers import FAST, train_in_process
 
 from podexp.errors import ConfigError
-from podexp.train import signals
 from podexp.io import load_checkpoint, save_checkpoint
+from podexp.train import signals
 from podexp.train.loggers import LocalMetrics
 
-STEPS_PER_EPOCH = 4   # 128 training images / batch 32
-TINY = (*FAST, "trainer.checkpoint=true", "trainer.epochs=4", "dataset.train_size=128",
-        "dataset.test_size=64", "dataset.image_size=8", "dataset.batch_size=32", "backbone.width=8")
+STEPS_PER_EPOCH = 4  # 128 training images / batch 32
+TINY = (
+    *FAST,
+    "trainer.checkpoint=true",
+    "trainer.epochs=4",
+    "dataset.train_size=128",
+    "dataset.test_size=64",
+    "dataset.image_size=8",
+    "dataset.batch_size=32",
+    "backbone.width=8",
+)
 
 
 def rows_without_timing(folder):
@@ -29,6 +38,7 @@ def preempt_after(monkeypatch, steps: int) -> None:
     def requested():
         calls["n"] += 1
         return calls["n"] == steps
+
     monkeypatch.setattr(signals, "requested", requested)
 
 
@@ -64,6 +74,7 @@ def reference(tmp_path_factory):
             folders[loss] = tmp_path_factory.mktemp(f"ref_{loss}")
             train_in_process(folders[loss], *TINY, f"loss={loss}")
         return folders[loss]
+
     return get
 
 
@@ -73,7 +84,7 @@ def test_mid_epoch_resume_is_bit_exact(tmp_path, monkeypatch, reference, loss):
     # preempted after 6 steps: epoch 2 (1-based), 2 of its 4 steps done
     resumed = interrupted_then_resumed(tmp_path / "cut", monkeypatch, 6, f"loss={loss}")
     assert rows_without_timing(tmp_path / "cut") == rows_without_timing(ref)
-    assert [r["epoch"] for r in LocalMetrics(tmp_path / "cut").rows()] == [0, 1, 2, 3]   # no duplicates
+    assert [r["epoch"] for r in LocalMetrics(tmp_path / "cut").rows()] == [0, 1, 2, 3]  # no duplicates
     assert resumed["final_test_acc"] == json.loads((ref / "result.json").read_text())["final_test_acc"]
     assert_same_state(ref, tmp_path / "cut")
 
@@ -91,7 +102,7 @@ def test_checkpoint_holds_the_mid_epoch_state(tmp_path, monkeypatch):
         train_in_process(tmp_path, *TINY)
     state, _ = load_checkpoint(tmp_path / "last.pt")
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 2, 6)
-    assert state["partial_stats"][2].item() == 2 * 32        # images counted so far in epoch 2
+    assert state["partial_stats"][2].item() == 2 * 32  # images counted so far in epoch 2
     assert state["epoch_head"]["epoch"] == 1 and "v" in state["epoch_head"]
     assert {"python", "numpy", "torch", "cuda"} <= set(state["rng"])
     assert len(state["config_hash"]) == 16 and state["config"]["loss"]["name"] == "pod"
@@ -117,9 +128,8 @@ def test_changed_config_is_refused_with_a_diff(tmp_path, monkeypatch):
     message = str(refused.value)
     assert "optim.lr: 0.1 -> 0.05" in message and "loss.lam: 1.0 -> 0.5" in message
     assert "resume_allow_changes=true" in message
-    assert "lr: 0.1\n" in (tmp_path / "config.yaml").read_text()    # the refused config left no trace
-    result = train_in_process(tmp_path, *TINY, "optim.lr=0.05", "resume_allow_changes=true",
-                              "trainer.epochs=2")
+    assert "lr: 0.1\n" in (tmp_path / "config.yaml").read_text()  # the refused config left no trace
+    result = train_in_process(tmp_path, *TINY, "optim.lr=0.05", "resume_allow_changes=true", "trainer.epochs=2")
     assert result["epochs"] == 2
     assert "lr: 0.05\n" in (tmp_path / "config.yaml").read_text()
 
@@ -130,11 +140,11 @@ def test_resume_from_a_path_and_null_starts_afresh(tmp_path, monkeypatch):
         train_in_process(tmp_path / "a", *TINY)
     monkeypatch.undo()
     state, _ = load_checkpoint(tmp_path / "a" / "last.pt")
-    with pytest.raises(signals.Preempted):   # resumed from the path: the 2nd step of this process is step 8
+    with pytest.raises(signals.Preempted):  # resumed from the path: the 2nd step of this process is step 8
         preempt_after(monkeypatch, 2)
         train_in_process(tmp_path / "b", *TINY, f"resume={tmp_path / 'a' / 'last.pt'}")
     assert load_checkpoint(tmp_path / "b" / "last.pt")[0]["global_step"] == state["global_step"] + 2
-    assert LocalMetrics(tmp_path / "b").rows() == LocalMetrics(tmp_path / "a").rows()   # epoch 1, carried over
+    assert LocalMetrics(tmp_path / "b").rows() == LocalMetrics(tmp_path / "a").rows()  # epoch 1, carried over
     monkeypatch.undo()
     fresh = tmp_path / "a"
     train_in_process(fresh, *TINY, "resume=null", "trainer.epochs=1")
@@ -151,12 +161,12 @@ def test_truncated_last_checkpoint_falls_back_to_prev(tmp_path, caplog):
         state, used = load_checkpoint(last)
     assert (state["epoch"], used.name) == (1, "prev.pt")
     assert "unreadable" in caplog.text and "Falling back" in caplog.text
-    assert not list(tmp_path.glob(".*.tmp"))          # no temporary files left behind
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
 
 
 def test_resume_auto_uses_prev_when_last_is_truncated(tmp_path, monkeypatch, reference):
     """A crash that tore last.pt costs one epoch of work, not the run."""
-    preempt_after(monkeypatch, 3 * STEPS_PER_EPOCH + 1)   # end of epoch 3 -> prev.pt, mid-epoch 4 -> last.pt
+    preempt_after(monkeypatch, 3 * STEPS_PER_EPOCH + 1)  # end of epoch 3 -> prev.pt, mid-epoch 4 -> last.pt
     with pytest.raises(signals.Preempted):
         train_in_process(tmp_path / "cut", *TINY)
     monkeypatch.undo()
@@ -171,7 +181,7 @@ def test_torn_metrics_line_is_skipped(tmp_path):
     metrics = LocalMetrics(tmp_path)
     metrics.log({"epoch": 0, "test_acc": 1.0})
     with metrics.jsonl.open("a") as handle:
-        handle.write('{"epoch": 1, "test_')           # a crash in the middle of an append
+        handle.write('{"epoch": 1, "test_')  # a crash in the middle of an append
     assert metrics.rows() == [{"epoch": 0, "test_acc": 1.0}]
     metrics.truncate_after(1)
     assert metrics.jsonl.read_text() == '{"epoch": 0, "test_acc": 1.0}\n'

@@ -1,4 +1,5 @@
 """Preemption: SIGTERM/SIGUSR1 -> mid-epoch checkpoint and exit code 75; resume=auto continues."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,20 @@ import time
 import pytest
 from helpers import FAST, ROOT, train_in_process
 
-from podexp.train import signals
 from podexp.io import load_checkpoint
+from podexp.train import signals
 
 # 24 steps per epoch so that the signal lands inside an epoch
-SMALL = (*FAST, "trainer.checkpoint=true", "trainer.epochs=2", "dataset.train_size=384",
-         "dataset.test_size=64", "dataset.image_size=8", "dataset.batch_size=16", "backbone.width=8")
+SMALL = (
+    *FAST,
+    "trainer.checkpoint=true",
+    "trainer.epochs=2",
+    "dataset.train_size=384",
+    "dataset.test_size=64",
+    "dataset.image_size=8",
+    "dataset.batch_size=16",
+    "backbone.width=8",
+)
 
 
 def test_first_signal_only_sets_the_flag_and_handlers_are_restored():
@@ -30,12 +39,14 @@ def test_first_signal_only_sets_the_flag_and_handlers_are_restored():
 
 @pytest.mark.slow
 def test_second_signal_exits_at_once_with_the_preemption_code():
-    script = ("import os, signal, time\nfrom podexp.train import signals\n"
-              "with signals.preemption_handlers():\n"
-              "    os.kill(os.getpid(), signal.SIGTERM)\n"
-              "    os.kill(os.getpid(), signal.SIGTERM)\n"
-              "    time.sleep(5)\n"
-              "print('not reached')\n")
+    script = (
+        "import os, signal, time\nfrom podexp.train import signals\n"
+        "with signals.preemption_handlers():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "print('not reached')\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == signals.EXIT_PREEMPTED
     assert "Second SIGTERM: exiting now" in done.stderr and "not reached" not in done.stdout
@@ -50,7 +61,7 @@ def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 120
     while not (metrics.exists() and metrics.read_text().strip()) and time.time() < deadline:
-        time.sleep(0.02)     # wait for epoch 1 to be written, then preempt inside epoch 2
+        time.sleep(0.02)  # wait for epoch 1 to be written, then preempt inside epoch 2
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == signals.EXIT_PREEMPTED, stderr[-2000:]

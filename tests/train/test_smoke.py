@@ -10,7 +10,7 @@ def test_two_epoch_run_writes_metrics_result_and_checkpoint(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1]
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "train_latent_norm", "v", "epoch_time"):
         assert key in rows[0], key
-    assert rows[0]["v"] == pytest.approx(0.05)                                   # v0 in epoch 0
+    assert rows[0]["v"] == pytest.approx(0.05)  # v0 in epoch 0
     assert rows[1]["v"] == pytest.approx(0.01 * 1 * rows[0]["train_latent_norm"], rel=1e-4)
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("epoch")
     saved = json.loads((tmp_path / "result.json").read_text())
@@ -23,4 +23,4 @@ def test_two_epoch_run_writes_metrics_result_and_checkpoint(tmp_path):
 
 def test_synthetic_data_is_learnt(tmp_path):
     result = train_in_process(tmp_path, *FAST, "loss=softmax", "trainer.epochs=4")
-    assert result["final_test_acc"] > 50.0          # 10 classes: chance is 10%
+    assert result["final_test_acc"] > 50.0  # 10 classes: chance is 10%

@@ -1,4 +1,5 @@
 """Cluster launchers: the SLURM launcher config composes; a 2-job sweep runs through submitit locally."""
+
 import json
 
 import pytest
@@ -9,9 +10,11 @@ def _launcher(name):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"hydra/launcher={name}", "hydra.launcher.partition=gpu"
-                                                       if name == "slurm" else "seed=0"],
-                      return_hydra_config=True)
+        cfg = compose(
+            config_name="train",
+            overrides=[f"hydra/launcher={name}", "hydra.launcher.partition=gpu" if name == "slurm" else "seed=0"],
+            return_hydra_config=True,
+        )
     return cfg.hydra.launcher
 
 
@@ -25,11 +28,17 @@ def test_slurm_launcher_asks_one_gpu_per_job_and_takes_overrides():
 
 @pytest.mark.slow
 def test_local_submitit_sweep_runs_both_jobs(tmp_path):
-    proc = run_train_py("-m", "debug=fast", "loss=softmax,pod", "trainer.epochs=1", "hydra/launcher=local",
-                        f"hydra.sweep.dir={tmp_path}", timeout=300)
+    proc = run_train_py(
+        "-m",
+        "debug=fast",
+        "loss=softmax,pod",
+        "trainer.epochs=1",
+        "hydra/launcher=local",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = {json.loads(path.read_text())["config"]["loss"]["name"]: path
-               for path in tmp_path.glob("*/result.json")}
+    results = {json.loads(path.read_text())["config"]["loss"]["name"]: path for path in tmp_path.glob("*/result.json")}
     assert set(results) == {"softmax", "pod"}
     assert all(json.loads(p.read_text())["status"] == "completed" for p in results.values())
-    assert list(tmp_path.glob(".submitit/*/*_log.out"))             # the jobs ran through submitit
+    assert list(tmp_path.glob(".submitit/*/*_log.out"))  # the jobs ran through submitit

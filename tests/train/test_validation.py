@@ -1,4 +1,5 @@
 """Bad input is reported before any data is read, every problem at once, each with what to change."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,50 +14,76 @@ CASES = {
     "unknown dataset": (["dataset.name=imagenet5"], ["dataset=imagenet5: unknown dataset", "cifar10", "synthetic"]),
     "unknown backbone": (["backbone.name=vgg"], ["backbone=vgg: unknown backbone", "resnet50", "small_cnn"]),
     "unknown loss name": (["loss.name=nope"], ["loss=nope: unknown loss", "pod", "softmax"]),
-    "unknown optimiser": (["optim.name=adam"], ["optim=adam: unknown optim. Did you mean optim=adamw? "
-                                                "Registered: adamw, sgd."]),
-    "unknown schedule": (["sched.name=step"], ["sched=step: unknown sched. Did you mean sched=multistep? "
-                                               "Registered: constant, cosine, multistep."]),
+    "unknown optimiser": (
+        ["optim.name=adam"],
+        ["optim=adam: unknown optim. Did you mean optim=adamw? Registered: adamw, sgd."],
+    ),
+    "unknown schedule": (
+        ["sched.name=step"],
+        ["sched=step: unknown sched. Did you mean sched=multistep? Registered: constant, cosine, multistep."],
+    ),
     "batch 0": (["dataset.batch_size=0"], ["dataset.batch_size=0: must be >= 1"]),
     "latent d 0": (["dataset.latent_dim=0"], ["dataset.latent_dim=0: must be >= 1"]),
     "epochs 0": (["trainer.epochs=0"], ["trainer.epochs=0: must be >= 1"]),
     "lr 0": (["optim.lr=0"], ["optim.lr=0: must be > 0"]),
     "negative lr": (["optim.lr=-0.1"], ["optim.lr=-0.1: must be > 0"]),
-    "simplex K > d+1": (["loss.pedcc_method=simplex", "dataset.latent_dim=4"],
-                        ["K=10 > d+1=5", "at least 9", "loss.pedcc_method=auto"]),
-    "unknown loss hyper-parameter": (["+loss.gamma=2"], ["loss.gamma: loss 'pod' has no option 'gamma'. It accepts: "
-                                                         "alpha (a number > 0), lam (a number >= 0)"]),
+    "simplex K > d+1": (
+        ["loss.pedcc_method=simplex", "dataset.latent_dim=4"],
+        ["K=10 > d+1=5", "at least 9", "loss.pedcc_method=auto"],
+    ),
+    "unknown loss hyper-parameter": (
+        ["+loss.gamma=2"],
+        ["loss.gamma: loss 'pod' has no option 'gamma'. It accepts: alpha (a number > 0), lam (a number >= 0)"],
+    ),
     "epochs not an integer": (["trainer.epochs=abc"], ["trainer.epochs='abc': must be an integer"]),
     "loss hyper-parameter not a number": (["loss.alpha=abc"], ["loss.alpha='abc': must be a number"]),
-    "missing dataset folder": (["dataset=mnist", "dataset.root=/nonexistent/mnist", "dataset.download=false"],
-                               ["dataset.root=/nonexistent/mnist: the folder does not exist", "dataset.download=true"]),
-    "missing dataset folder, no download": (["dataset=tiny_imagenet", "dataset.root=/nonexistent/tiny"],
-                                            ["dataset.root=/nonexistent/tiny: the folder does not exist.",
-                                             "docs/datasets.md"]),
+    "missing dataset folder": (
+        ["dataset=mnist", "dataset.root=/nonexistent/mnist", "dataset.download=false"],
+        ["dataset.root=/nonexistent/mnist: the folder does not exist", "dataset.download=true"],
+    ),
+    "missing dataset folder, no download": (
+        ["dataset=tiny_imagenet", "dataset.root=/nonexistent/tiny"],
+        ["dataset.root=/nonexistent/tiny: the folder does not exist.", "docs/datasets.md"],
+    ),
     "missing resume checkpoint": (["resume=/nonexistent/last.pt"], ["no such checkpoint file or run folder"]),
     "unknown on_nan": (["trainer.on_nan=ignore"], ["trainer.on_nan=ignore: use stop or skip"]),
     "unknown device": (["trainer.device=gpu"], ["trainer.device=gpu: use auto, cpu, cuda or cuda:N"]),
     "preemption cadence 0": (["trainer.preempt_check_every=0"], ["trainer.preempt_check_every=0: must be >= 1"]),
     "zero std": (["dataset.std=[0.3,0,0.3]"], ["every value must be a positive number"]),
     "mean per channel": (["dataset.mean=[0.5]"], ["needs one value per channel (3)"]),
-    "unknown backbone option": (["+backbone.depth=3"], ["backbone 'small_cnn' has no option 'depth'",
-                                                        "It accepts: width (an integer >= 1)."]),
+    "unknown backbone option": (
+        ["+backbone.depth=3"],
+        ["backbone 'small_cnn' has no option 'depth'", "It accepts: width (an integer >= 1)."],
+    ),
     "negative momentum": (["optim.momentum=-1"], ["optim.momentum=-1: must be >= 0"]),
     "one class": (["dataset.num_classes=1"], ["dataset.num_classes=1: must be >= 2"]),
     "seed not an integer": (["seed=1.5"], ["seed=1.5: must be an integer"]),
-    "unknown compile mode": (["trainer.compile=fast"], ["trainer.compile=fast: use false, true, default, "
-                                                        "reduce-overhead, max-autotune or max-autotune-no-cudagraphs."]),
+    "unknown compile mode": (
+        ["trainer.compile=fast"],
+        [
+            "trainer.compile=fast: use false, true, default, "
+            "reduce-overhead, max-autotune or max-autotune-no-cudagraphs."
+        ],
+    ),
     # a key added with + is checked like any other: a typo is named with the closest known key
-    "misspelt optimiser key": (["+optim.momentun=0.5"], ["optim.momentun: optim 'sgd' has no option 'momentun'. "
-                                                         "Did you mean optim.momentum?"]),
-    "misspelt trainer key": (["+trainer.epoch=5"], ["trainer.epoch: trainer has no option 'epoch'. Did you mean "
-                                                    "trainer.epochs?"]),
-    "misspelt loss key": (["loss=am_softmax", "+loss.scal=10"], ["loss.scal: loss 'am_softmax' has no option 'scal'. "
-                                                                 "Did you mean loss.scale?"]),
-    "misspelt dataset key": (["+dataset.batchsize=8"], ["dataset.batchsize: dataset 'synthetic' has no option "
-                                                        "'batchsize'. Did you mean dataset.batch_size?"]),
+    "misspelt optimiser key": (
+        ["+optim.momentun=0.5"],
+        ["optim.momentun: optim 'sgd' has no option 'momentun'. Did you mean optim.momentum?"],
+    ),
+    "misspelt trainer key": (
+        ["+trainer.epoch=5"],
+        ["trainer.epoch: trainer has no option 'epoch'. Did you mean trainer.epochs?"],
+    ),
+    "misspelt loss key": (
+        ["loss=am_softmax", "+loss.scal=10"],
+        ["loss.scal: loss 'am_softmax' has no option 'scal'. Did you mean loss.scale?"],
+    ),
+    "misspelt dataset key": (
+        ["+dataset.batchsize=8"],
+        ["dataset.batchsize: dataset 'synthetic' has no option 'batchsize'. Did you mean dataset.batch_size?"],
+    ),
     "misspelt top-level key": (["+sed=3"], ["sed: the run config has no option 'sed'. Did you mean seed?"]),
-    "option of another optimiser": (["optim.name=adamw"], []),   # sgd's momentum, nesterov, ...: 3 problems
+    "option of another optimiser": (["optim.name=adamw"], []),  # sgd's momentum, nesterov, ...: 3 problems
     "nan lr": (["optim.lr=nan"], ["optim.lr=nan: must be a finite number."]),
     "inf loss hyper-parameter": (["loss.alpha=inf"], ["loss.alpha=inf: must be a finite number."]),
     "nan loss hyper-parameter": (["loss.lam=nan"], ["loss.lam=nan: must be a finite number."]),
@@ -79,8 +106,11 @@ def test_each_bad_input_gets_a_message_that_says_what_to_change(case):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        validate_config(compose(*FAST, "optim.lr=0", "trainer.epochs=abc", "dataset.batch_size=-4",
-                                "+loss.gamma=2", "backbone.name=vgg"))
+        validate_config(
+            compose(
+                *FAST, "optim.lr=0", "trainer.epochs=abc", "dataset.batch_size=-4", "+loss.gamma=2", "backbone.name=vgg"
+            )
+        )
     message = str(err.value)
     assert message.startswith("The configuration has 5 problem(s):")
     assert len([line for line in message.splitlines() if line.startswith("  - ")]) == 5
@@ -94,10 +124,17 @@ def test_an_optimiser_does_not_take_another_ones_options():
 
 
 def test_valid_configs_pass():
-    for overrides in ([], ["experiment=demo"], ["loss=softmax", "optim=swin_adamw", "sched=swin_cosine"],
-                      ["dataset=cifar100"], ["trainer.compile=reduce-overhead", "trainer.progress=false"],
-                      ["experiment=fig6_alpha", "debug=smoke"], ["dataset=imagenet100", "debug=smoke"],
-                      ["dataset=tiny_imagenet", "debug=smoke"], ["+label.backbone=vit_b16"]):
+    for overrides in (
+        [],
+        ["experiment=demo"],
+        ["loss=softmax", "optim=swin_adamw", "sched=swin_cosine"],
+        ["dataset=cifar100"],
+        ["trainer.compile=reduce-overhead", "trainer.progress=false"],
+        ["experiment=fig6_alpha", "debug=smoke"],
+        ["dataset=imagenet100", "debug=smoke"],
+        ["dataset=tiny_imagenet", "debug=smoke"],
+        ["+label.backbone=vit_b16"],
+    ):
         validate_config(compose(*FAST, *overrides))
 
 
@@ -109,8 +146,14 @@ def test_a_smoke_stand_in_still_reports_keys_no_dataset_knows():
 
 @pytest.mark.slow
 def test_train_py_prints_one_paragraph_before_reading_data(tmp_path):
-    done = run_train_py(*FAST, "dataset=mnist", f"dataset.root={tmp_path / 'no_mnist'}",
-                        "dataset.download=false", "optim.lr=-1", f"hydra.run.dir={tmp_path / 'run'}")
+    done = run_train_py(
+        *FAST,
+        "dataset=mnist",
+        f"dataset.root={tmp_path / 'no_mnist'}",
+        "dataset.download=false",
+        "optim.lr=-1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "error: The configuration has 2 problem(s):" in done.stderr

@@ -1,4 +1,5 @@
 """W&B failures (real wandb package) never stop training: an offline run, else local logs only."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,15 @@ import pytest
 import wandb
 from helpers import FAST, train_in_process
 
-TINY = (*FAST, "logger=wandb", "trainer.epochs=1", "dataset.train_size=128", "dataset.test_size=64",
-        "dataset.image_size=8", "backbone.width=8")
+TINY = (
+    *FAST,
+    "logger=wandb",
+    "trainer.epochs=1",
+    "dataset.train_size=128",
+    "dataset.test_size=64",
+    "dataset.image_size=8",
+    "backbone.width=8",
+)
 
 
 def test_invalid_wandb_mode_falls_back_to_an_offline_run(tmp_path, caplog):
@@ -18,7 +26,7 @@ def test_invalid_wandb_mode_falls_back_to_an_offline_run(tmp_path, caplog):
     assert result["epochs"] == 1
     assert "W&B could not start (ValidationError" in caplog.text
     assert f"wandb sync {tmp_path}/wandb/offline-run-*" in caplog.text
-    assert list((tmp_path / "wandb").glob("offline-run-*"))            # what wandb sync will upload
+    assert list((tmp_path / "wandb").glob("offline-run-*"))  # what wandb sync will upload
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
 
@@ -26,10 +34,10 @@ def test_invalid_wandb_mode_falls_back_to_an_offline_run(tmp_path, caplog):
 @pytest.mark.slow
 def test_unreachable_wandb_server_does_not_stop_training(tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "online")
-    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")       # nothing listens on port 9
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on port 9
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "3")
-    wandb.teardown()      # the wandb singleton of an earlier test would keep its old settings
+    wandb.teardown()  # the wandb singleton of an earlier test would keep its old settings
     with caplog.at_level(logging.WARNING, logger="podexp.train.loggers"):
         result = train_in_process(tmp_path, *TINY)
     assert result["epochs"] == 1 and (tmp_path / "result.json").exists()
