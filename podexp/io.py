@@ -105,6 +105,21 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
     return target
 
 
+# trainer.keep_checkpoints: what a finished run keeps besides model.pt (its weights, always written); the
+# checkpoints each setting deletes once result.json is written (``prune_checkpoints``).
+CHECKPOINTS_DROPPED_AT_END = {
+    "last_and_model": ("prev.pt",),  # last.pt for an exact continuation (more epochs), model.pt to use
+    "all": (),
+    "model_only": ("prev.pt", "last.pt"),
+}
+
+
+def prune_checkpoints(folder: str | os.PathLike, keep: str) -> None:
+    """Delete the checkpoints of a finished run that ``trainer.keep_checkpoints=keep`` does not keep."""
+    for name in CHECKPOINTS_DROPPED_AT_END[keep]:
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
 def _try_load(path: Path):
     import torch
 

@@ -23,6 +23,7 @@ RESULT_NEUTRAL_KEYS = (
     "trainer.progress",  # progress bars
     "trainer.compile",  # the same numbers up to float rounding
     "trainer.preempt_check_every",  # how often torchrun ranks agree on a preemption signal
+    "trainer.keep_checkpoints",  # which checkpoint files a finished run keeps
     "logger",  # where metrics are sent besides the run folder
     "hydra/launcher",  # where the jobs run (in this process, submitit, SLURM)
 )

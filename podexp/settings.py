@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
+from podexp.io import CHECKPOINTS_DROPPED_AT_END
 from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+KeepCheckpoints = Literal[tuple(CHECKPOINTS_DROPPED_AT_END)]
 Device = Annotated[str, Pattern(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")]
 
 
@@ -36,6 +38,7 @@ class TrainerSettings:
     channels_last: bool
     progress: bool | Literal["auto"]
     checkpoint: bool
+    keep_checkpoints: KeepCheckpoints
     on_nan: Literal["stop", "skip"]
     nan_check_every: PositiveInt
     preempt_check_every: PositiveInt

@@ -1,4 +1,4 @@
-"""Latent features of a finished run: rebuild the model from ``config.yaml``, load ``last.pt``,
+"""Latent features of a finished run: rebuild the model from ``config.yaml``, load ``model.pt`` (or ``last.pt``),
 and push the train and test splits through it (no augmentation, eval mode)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from podexp.compose import build_components
+from podexp.compose import build_components, load_weights, read_weights, run_weights_file
 from podexp.data.loaders import TensorLoader
 from podexp.errors import PodexpError
 from podexp.pedcc import make_pedcc
@@ -25,7 +25,7 @@ class RunFeatures:
     centres: torch.Tensor  # (K, d) the run's PEDCC (see reference_centres)
 
 
-def _unaugmented(loader):
+def unaugmented(loader):
     """The loader's split in a fixed order with no augmentation (a test-mode twin of ``loader``)."""
     if not isinstance(loader, TensorLoader):
         raise PodexpError(
@@ -41,7 +41,7 @@ def _unaugmented(loader):
 
 
 @torch.no_grad()
-def _encode(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
     zs, ys = [], []
     for images, labels in batches:
         zs.append(model(images).float().cpu())
@@ -49,23 +49,23 @@ def _encode(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(zs), torch.cat(ys)
 
 
-def load_run(run_dir: Path, device: str | torch.device = "cpu"):
-    """(cfg, loaders, model, loss) of a finished run, with the weights of its ``last.pt``."""
+def load_run(run_dir: Path, device: str | torch.device = "cpu", cfg=None):
+    """(cfg, loaders, model, loss) of a trained run, with the weights of its ``model.pt`` (else ``last.pt``);
+    ``cfg`` (default: the run's ``config.yaml``) says which data to load."""
     run_dir = Path(run_dir)
-    config, checkpoint = run_dir / "config.yaml", run_dir / "last.pt"
-    if not config.exists() or not checkpoint.exists():
+    config = run_dir / "config.yaml"
+    if cfg is None and not config.exists():
         raise PodexpError(
-            f"{run_dir} is not a finished run with a checkpoint: it needs config.yaml and "
-            f"last.pt. Train with trainer.checkpoint=true (the default)."
+            f"{run_dir} is not a run folder: it has no config.yaml (a run folder holds config.yaml and "
+            f"model.pt or last.pt). Give the folder a podexp run was trained in (outputs/runs/<name>/<time> "
+            f"or a sweep's job folder)."
         )
-    cfg = OmegaConf.load(config)
+    weights = run_weights_file(run_dir)
+    cfg = OmegaConf.load(config) if cfg is None else cfg
+    state = read_weights(weights)
     device = torch.device(device)
     loaders, model, loss = build_components(cfg, device)
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    loss.load_state_dict(state["loss"])
-    model.eval()
-    loss.eval()
+    load_weights(model, loss, state, weights)
     return cfg, loaders, model, loss
 
 
@@ -82,7 +82,7 @@ def reference_centres(loss) -> torch.Tensor:
 def extract_features(run_dir: Path, device: str | torch.device = "cpu") -> RunFeatures:
     """Latent z and labels of the train and test splits of the run in ``run_dir``, and its PEDCC."""
     _, loaders, model, loss = load_run(run_dir, device)
-    train_z, train_y = _encode(model, _unaugmented(loaders.train))
-    test_z, test_y = _encode(model, loaders.test)
+    train_z, train_y = encode(model, unaugmented(loaders.train))
+    test_z, test_y = encode(model, loaders.test)
     test_pred = loss.predict(test_z.to(device)).argmax(1).cpu()
     return RunFeatures(train_z, train_y, test_z, test_y, test_pred, reference_centres(loss))

@@ -1,7 +1,8 @@
 """The body of ``train.py``: compose everything from the config, train, write the results.
 
 A run's folder holds ``config.yaml`` (resolved), ``metrics.jsonl``/``metrics.csv`` (one row per epoch),
-``last.pt`` (+ ``prev.pt``), ``train.log`` and, at the end, ``result.json``. A job that fails with a
+``last.pt`` (+ ``prev.pt``), ``train.log`` and, at the end, ``model.pt`` (the weights alone) and ``result.json``,
+after which the checkpoints ``trainer.keep_checkpoints`` does not keep are deleted. A job that fails with a
 user error writes ``failed.json`` instead and, inside a multirun, lets the other jobs go on.
 """
 
@@ -17,9 +18,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from podexp.compose import build_run
+from podexp.compose import MODEL_FILE, build_run, model_file_state
 from podexp.errors import PodexpError
-from podexp.io import atomic_write_json, atomic_write_text
+from podexp.io import atomic_torch_save, atomic_write_json, atomic_write_text, prune_checkpoints
 from podexp.train import distributed, resume, signals
 from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
 from podexp.train.loggers import WandbLogger
@@ -140,8 +141,10 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
             "total_time_s": time.time() - started,
             "device": str(device),
         }
-        if ctx.is_main:
+        if ctx.is_main:  # model.pt before result.json: a finished run always has its weights
+            atomic_torch_save(model_file_state(resolved, distributed.unwrap(model), run.loss), out_dir / MODEL_FILE)
             atomic_write_json(result, out_dir / "result.json")
+            prune_checkpoints(out_dir, run.settings.keep_checkpoints)
         if wandb is not None:
             wandb.summary(result)
         exit_code = 0
