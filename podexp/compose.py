@@ -166,10 +166,10 @@ def load_weights(model: nn.Module, loss: LatentLoss, state: dict, source) -> Non
         model.load_state_dict(unwrapped_keys(state["model"]))
         loss.load_state_dict(unwrapped_keys(state["loss"]))
     except RuntimeError as err:
-        first = str(err).strip().splitlines()
+        first = str(err).strip().splitlines()[-1].strip().rstrip(".")
         raise PodexpError(
-            f"The weights in {source} do not fit the network built from the config ({first[-1].strip()}). "
-            f"Evaluate with the run's own dataset, backbone and loss (class count and latent_dim as trained)."
+            f"The weights in {source} do not fit the network built from the config ({first}). Evaluate with "
+            f"the run's own backbone and loss, on data shaped as it was trained on (channels, class count)."
         ) from err
     model.eval()
     loss.eval()
