@@ -16,6 +16,7 @@ from podexp.losses import (  # noqa: F401
     wsoftmax,
 )
 from podexp.losses.base import LatentLoss
-from podexp.losses.registry import LOSSES, available, build
+from podexp.losses.registry import LOSSES, available, build, load_entry_points
 
+load_entry_points()  # losses of other packages (entry-point group podexp.losses), after the built-in ones
 __all__ = ["LOSSES", "LatentLoss", "available", "build"]
