@@ -147,8 +147,9 @@ def read_weights(path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # missing, truncated zip, pickle garbage, ...
+        reason = str(err).split(". ")[0].rstrip(".")  # torch adds advice about torch.save after the cause
         raise PodexpError(
-            f"Cannot read the checkpoint {path} ({err.__class__.__name__}: {err}). Point at a run's "
+            f"Cannot read the checkpoint {path} ({err.__class__.__name__}: {reason}). Point at a run's "
             f"{MODEL_FILE} or last.pt (a file written by podexp, copied whole)."
         ) from err
     if not isinstance(state, dict) or not {"model", "loss"} <= state.keys():

@@ -92,12 +92,16 @@ BAD = {  # name: (arguments, fragment of the one-paragraph message)
     "unknown dataset": (lambda run, tmp: [str(run[0]), "dataset=nope"], "dataset=nope: no such option"),
     "other image shape": (lambda run, tmp: [str(run[0]), "dataset=digits"], "do not fit the network"),
     "misspelt key": (lambda run, tmp: [str(run[0]), "dataset.bach_size=8"], "Did you mean dataset.batch_size?"),
+    "not key=value": (lambda run, tmp: [str(run[0]), "train"], "'train': overrides are key=value"),
+    "no CUDA": (lambda run, tmp: [str(run[0]), "--device", "cuda"], "no CUDA device is visible here"),
 }
 
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_is_one_paragraph_and_exit_code_2(run, tmp_path, capsys, case):
     arguments, fragment = BAD[case]
+    if case == "no CUDA" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
     assert main(arguments(run, tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and fragment in err and "Traceback" not in err

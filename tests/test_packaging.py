@@ -3,6 +3,7 @@ folder (``hydra.searchpath``) and loss (entry-point group ``podexp.losses``)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,28 +17,16 @@ from podexp.losses import LOSSES, build
 from podexp.losses.registry import load_entry_points
 from podexp.train.run import train
 
-USER_LOSS = '''
-import torch.nn.functional as F
-from torch import nn
 
-from podexp.fields import LatentDim, NumClasses
-from podexp.losses.base import LatentLoss
+def readme_blocks(section: str, language: str) -> list[str]:
+    """The ``language`` code blocks of the README's subsection ``### section``."""
+    text = (ROOT / "README.md").read_text().split(f"\n### {section}\n", 1)[1]
+    text = text.split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
 
 
-class ScaledSoftmax(LatentLoss):
-    """Cross-entropy on scale * (W z): the README's example of a loss kept outside podexp/."""
-
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: float = 1.0):
-        super().__init__(num_classes, latent_dim)
-        self.scale = scale
-        self.fc = nn.Linear(latent_dim, num_classes, bias=False)
-
-    def scores(self, z):
-        return self.scale * self.fc(z)
-
-    def compute(self, z, y, objective=0):
-        return F.cross_entropy(self.scores(z), y)
-'''
+USER_LOSS = readme_blocks("Your own loss", "python")[0]  # the README's example, run as written
+(ENTRY,) = [line for line in readme_blocks("Your own loss", "toml")[0].splitlines() if "=" in line]
 
 
 def write_user_package(site: Path, entry: str) -> None:
@@ -60,7 +49,7 @@ def registry(monkeypatch):
 
 
 def test_a_users_loss_and_config_folder_train_without_editing_podexp(tmp_path, monkeypatch, registry):
-    write_user_package(tmp_path / "site", "scaled_softmax = my_losses:ScaledSoftmax")
+    write_user_package(tmp_path / "site", ENTRY.replace('"', ""))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     load_entry_points()
     assert "scaled_softmax" in registry and build("scaled_softmax", num_classes=3, latent_dim=4).scale == 1.0
@@ -85,8 +74,7 @@ def test_a_broken_loss_plugin_is_left_out_with_a_warning(tmp_path, monkeypatch, 
 def test_the_package_data_lists_every_config_file():
     """setuptools ships podexp/configs/*.yaml and podexp/configs/**/*.yaml: both patterns together cover
     every config file (``**`` matches one folder or more here)."""
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["podexp"]
     package = ROOT / "podexp"
     shipped = {p for pattern in patterns for p in package.glob(pattern)}
@@ -135,7 +123,7 @@ def test_pip_install_then_podexp_train_from_an_empty_folder(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
     # the user's own loss (an installed package's entry point) and config folder, podexp/ untouched
-    write_user_package(tmp_path / "site", "scaled_softmax = my_losses:ScaledSoftmax")
+    write_user_package(tmp_path / "site", ENTRY.replace('"', ""))
     (tmp_path / "myconfigs" / "loss").mkdir(parents=True)
     (tmp_path / "myconfigs" / "loss" / "scaled_softmax.yaml").write_text("name: scaled_softmax\nscale: 4.0\n")
     command = [

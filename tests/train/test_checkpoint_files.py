@@ -1,10 +1,11 @@
 """What a finished run keeps (``trainer.keep_checkpoints``) and the weights-only ``model.pt``."""
 
+import re
+
 import pytest
 import torch
-from helpers import FAST, train_in_process
+from helpers import FAST, ROOT, train_in_process
 
-from podexp.compose import load_model
 from podexp.io import load_checkpoint
 from podexp.keys import is_result_neutral
 from podexp.train.resume import config_hash
@@ -37,22 +38,23 @@ def test_a_finished_run_keeps_last_and_model_and_drops_prev(finished):
         assert all(torch.equal(weights[part][k], last[part][k]) for k in last[part])
 
 
-def test_the_two_line_snippet_gives_the_runs_predictions(finished):
+def test_the_readmes_two_lines_give_the_runs_predictions(finished):
+    from omegaconf import OmegaConf
+
     from podexp.compose import build_components
 
     out, result = finished
-    model, loss = load_model(out / "model.pt")  # README, "Evaluate a checkpoint"
-    loaders, _, _ = build_components(model_config(out), torch.device("cpu"))
+    section = (ROOT / "README.md").read_text().split("### Evaluate a checkpoint", 1)[1].split("\n### ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(code.replace("outputs/runs/default/<date_time>", str(out)), namespace)
+    model, loss = namespace["model"], namespace["loss"]
+    config = OmegaConf.create(torch.load(out / "model.pt", map_location="cpu", weights_only=False)["config"])
+    loaders, _, _ = build_components(config, torch.device("cpu"))
     with torch.no_grad():
         hits = sum((loss.predict(model(x)).argmax(1) == y).sum().item() for x, y in loaders.test)
     assert 100.0 * hits / 64 == pytest.approx(result["final_test_acc"], abs=1e-9)
     assert not model.training and not loss.training
-
-
-def model_config(out):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create(torch.load(out / "model.pt", map_location="cpu", weights_only=False)["config"])
 
 
 @pytest.mark.parametrize(
