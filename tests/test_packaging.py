@@ -71,6 +71,16 @@ def test_a_broken_loss_plugin_is_left_out_with_a_warning(tmp_path, monkeypatch, 
     assert "loss plugin broken = my_losses_typo:Nothing" in caplog.text and "failed to import" in caplog.text
 
 
+def test_the_configs_are_a_hydra_package():
+    """``pkg://podexp.configs``: what a user's own primary config (or a notebook) composes podexp's from."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(config_module="podexp.configs", version_base="1.3"):
+        cfg = hydra_compose(config_name="train", overrides=["debug=fast", "loss=softmax"])
+    assert (cfg.dataset.name, cfg.loss.name, cfg.trainer.epochs) == ("synthetic", "softmax", 2)
+
+
 def test_the_package_data_lists_every_config_file():
     """setuptools ships podexp/configs/*.yaml and podexp/configs/**/*.yaml: both patterns together cover
     every config file (``**`` matches one folder or more here)."""
@@ -105,6 +115,7 @@ def test_pip_install_then_podexp_train_from_an_empty_folder(tmp_path):
     installed = Path(where.stdout.strip()).parent
     assert installed.is_relative_to(venv) and (installed / "configs").is_dir()
     assert not (installed / "configs").is_symlink() and (installed / "configs" / "loss" / "pod.yaml").is_file()
+    assert (installed / "configs" / "__init__.py").is_file()  # pkg://podexp.configs
 
     work = tmp_path / "empty"
     work.mkdir()
