@@ -203,6 +203,12 @@ def main(argv=None) -> int:
     except PodexpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except PermissionError as err:  # e.g. a run folder copied read-only from another machine
+        print(
+            f"error: cannot write {err.filename} ({err.strerror}). Pass --out DIR, a folder you can write.",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"{summary['loss']} on {summary['dataset']} ({summary['split']}, {summary['n']} images): accuracy "
         f"{summary['accuracy']:.2f}%, latent norm {summary['latent_norm_mean']:.3f} ± {summary['latent_norm_std']:.3f}"

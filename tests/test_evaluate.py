@@ -105,3 +105,15 @@ def test_bad_input_is_one_paragraph_and_exit_code_2(run, tmp_path, capsys, case)
     assert main(arguments(run, tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and fragment in err and "Traceback" not in err
+
+
+def test_a_read_only_run_folder_asks_for_out(run, monkeypatch, capsys):
+    import podexp.evaluate
+
+    def refuse(obj, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(podexp.evaluate, "atomic_write_json", refuse)  # as a folder copied read-only would
+    assert main([str(run[0])]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.json (Permission denied). Pass --out DIR" in err and "Traceback" not in err
