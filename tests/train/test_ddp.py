@@ -137,6 +137,9 @@ def test_ranks_in_different_hydra_folders_run_and_resume_in_rank0s(tmp_path):
     for proc in runs:
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "rank0" / "result.json").exists() and (tmp_path / "rank0" / "last.pt").exists()
-    assert not any((tmp_path / "rank1" / name).exists() for name in ("result.json", "last.pt", "metrics.jsonl"))
+    outputs = ("result.json", "last.pt", "model.pt", "metrics.jsonl")
+    assert not any((tmp_path / "rank1" / name).exists() for name in outputs)
+    weights = torch.load(tmp_path / "rank0" / "model.pt", map_location="cpu", weights_only=False)["model"]
+    assert not any(key.startswith("module.") for key in weights)  # model.pt holds the network DDP wrapped
     second = runs[1].stdout + runs[1].stderr
     assert "already holds a finished run" in second and "epoch 1/1" not in second
