@@ -108,7 +108,7 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
 # trainer.keep_checkpoints: what a finished run keeps besides model.pt (its weights, always written); the
 # checkpoints each setting deletes once result.json is written (``prune_checkpoints``).
 CHECKPOINTS_DROPPED_AT_END = {
-    "last_and_model": ("prev.pt",),  # last.pt for an exact continuation (more epochs), model.pt to use
+    "last_and_model": ("prev.pt",),  # last.pt: the whole training state (optimisers, schedules, RNG)
     "all": (),
     "model_only": ("prev.pt", "last.pt"),
 }
