@@ -17,6 +17,12 @@ from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems
 # step's kernels as CUDA graphs)
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 Device = Annotated[str, Pattern(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")]
+# optimized_metric: the result.json number main() returns to a Hydra sweeper (Optuna); the val ones need
+# a validation split (dataset.val_fraction > 0)
+VAL_METRICS = ("final_val_acc", "best_val_acc", "test_acc_at_best_val")
+OptimizedMetric = Literal[
+    "final_test_acc", "best_test_acc", "final_train_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val"
+]
 
 
 def plain(cfg) -> dict:
@@ -96,8 +102,19 @@ class RunSettings:
     data_root: str
     resume: str | None  # auto | null | PATH (see resume_problem)
     resume_allow_changes: bool
+    optimized_metric: OptimizedMetric  # what main() returns to a sweeper (result.json's key)
     smoke: dict | None = None  # debug=smoke's choices for an experiment (its stand-in dataset)
     label: dict | None = None  # labels that place a run in a table (analysis.runs)
+
+
+def optimized_metric_problem(metric, val_fraction) -> str | None:
+    """A validation metric needs a validation split."""
+    if metric in VAL_METRICS and not (isinstance(val_fraction, (int, float)) and val_fraction > 0):
+        return (
+            f"optimized_metric={metric} is measured on the validation split, but dataset.val_fraction="
+            f"{val_fraction} holds none out. Set dataset.val_fraction (e.g. 0.1), or optimise final_test_acc."
+        )
+    return None
 
 
 def explicit_checkpoint(setting) -> Path:
