@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from podexp.compose import build_run
 from podexp.errors import PodexpError
 from podexp.io import atomic_write_json, atomic_write_text
+from podexp.keys import job_folder_name
 from podexp.train import distributed, resume, signals
 from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
 from podexp.train.describe import describe_run
@@ -58,7 +59,7 @@ def _hydra_context() -> tuple[Path, bool, str]:
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
-        name = hc.job.override_dirname or hc.job.name
+        name = job_folder_name(hc.job.override_dirname) if hc.job.override_dirname else hc.job.name
         return Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN, name
     except (ImportError, ValueError):
         return Path.cwd(), False, "train"
