@@ -17,12 +17,12 @@ from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems
 # step's kernels as CUDA graphs)
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 Device = Annotated[str, Pattern(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")]
-# optimized_metric: the result.json number main() returns to a Hydra sweeper (Optuna); the val ones need
-# a validation split (dataset.val_fraction > 0)
+# The accuracies result.json records (%), which the sweep summary tabulates (aggregate --metric) and
+# main() returns to a Hydra sweeper (optimized_metric); the val ones exist with a validation split
+# (dataset.val_fraction > 0), best_test_acc without one.
 VAL_METRICS = ("final_val_acc", "best_val_acc", "test_acc_at_best_val")
-OptimizedMetric = Literal[
-    "final_test_acc", "best_test_acc", "final_train_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val"
-]
+RESULT_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", *VAL_METRICS)
+OptimizedMetric = Literal[RESULT_METRICS]
 
 
 def plain(cfg) -> dict:
