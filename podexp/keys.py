@@ -44,6 +44,26 @@ MAX_FOLDER_NAME = 120
 PREFIX_LENGTH = 60
 
 
+# Besides the result-neutral keys, the seed is folded: the jobs of one configuration are its seeds.
+FOLDED_KEYS = ("seed",)
+
+
+def override_key(line: str) -> str:
+    """The key of a Hydra override line (``+label.backbone=x`` -> ``label.backbone``)."""
+    return line.split("=", 1)[0].lstrip("+~")
+
+
+def configuration_name(override_lines) -> str:
+    """The configuration a job belongs to (a summary row, a W&B group): its command-line overrides minus
+    the seed and the result-neutral keys, sorted; ``(defaults)`` when none is left."""
+    kept = [
+        line
+        for line in override_lines
+        if override_key(line) not in FOLDED_KEYS and not is_result_neutral(override_key(line))
+    ]
+    return ",".join(sorted(kept)) or "(defaults)"
+
+
 def is_result_neutral(key: str) -> bool:
     """Whether the config key ``key`` (``a.b.c``, or a group ``hydra/launcher``) is result-neutral."""
     return any(key == k or key.startswith(k + ".") for k in RESULT_NEUTRAL_KEYS)

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
+from podexp.registry import (
+    NonNegativeInt,
+    Pattern,
+    PositiveInt,
+    Registry,
+    options_of,
+    problems_with,
+    raise_problems,
+)
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
@@ -88,9 +96,10 @@ class CsvLoggerSettings:
 class WandbSettings:
     project: str
     entity: str | None
-    group: str | None
+    group: str | None  # null: <name>:<configuration> (podexp.train.loggers.wandb_group)
     tags: list
     mode: str | None  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
+    log_every_n_steps: NonNegativeInt  # 0: once per epoch only
 
 
 @dataclass(frozen=True)

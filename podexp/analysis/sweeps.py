@@ -12,25 +12,18 @@ import csv
 import io
 from pathlib import Path
 
-from podexp.analysis.runs import Cell, Job, find_jobs, override_key
+from podexp.analysis.runs import Cell, Job, find_jobs
 from podexp.errors import DataError
 from podexp.io import atomic_write_text
-from podexp.keys import is_result_neutral
+from podexp.keys import configuration_name
 from podexp.settings import RESULT_METRICS
 
 DEFAULT_METRIC = RESULT_METRICS[0]  # final_test_acc: what the paper's tables report
 
-FOLDED_KEYS = ("seed",)  # besides the result-neutral keys: the jobs of a row are its seeds
-
 
 def configuration(job: Job) -> str:
     """The row a job belongs to: its overrides minus the seed and the result-neutral keys."""
-    kept = [
-        line
-        for line in job.override_lines
-        if override_key(line) not in FOLDED_KEYS and not is_result_neutral(override_key(line))
-    ]
-    return ",".join(sorted(kept)) or "(defaults)"
+    return configuration_name(job.override_lines)
 
 
 def metric_value(job: Job, metric: str) -> float | None:

@@ -20,6 +20,16 @@ def hydra_choices() -> dict[str, str]:
     return {k: str(v) for k, v in choices.items() if v is not None and not k.startswith("hydra")}
 
 
+def hydra_overrides() -> list[str]:
+    """The job's command-line overrides (a sweep job's include its swept values; ``[]`` outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):
+        return []
+
+
 def parameter_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

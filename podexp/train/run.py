@@ -24,7 +24,7 @@ from podexp.io import atomic_write_json, atomic_write_text
 from podexp.keys import job_folder_name
 from podexp.train import distributed, resume, signals
 from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
-from podexp.train.describe import describe_run
+from podexp.train.describe import describe_run, hydra_choices, hydra_overrides
 from podexp.train.loggers import WandbLogger
 from podexp.train.loop import Trainer
 from podexp.validate import validate_config
@@ -111,7 +111,17 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
     use_wandb = cfg.logger.name == "wandb" and ctx.is_main
-    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, resumed_wandb_id) if use_wandb else None
+    wandb = None
+    if use_wandb:
+        wandb = WandbLogger(
+            cfg.logger,
+            resolved,
+            out_dir,
+            job_name,
+            resumed_wandb_id,
+            overrides=hydra_overrides(),
+            choices=hydra_choices(),
+        )
     metrics = MetricsWriter(out_dir) if ctx.is_main else None
 
     exit_code = 1
