@@ -168,6 +168,7 @@ class Trainer:
             loader,
             desc=f"epoch {epoch + 1}/{self.settings.epochs}",
             leave=False,
+            position=1,  # under the bar over epochs (fit)
             initial=self.step_in_epoch,
             total=len(loader),
             disable=not _show_progress(self.settings.progress),
