@@ -38,10 +38,9 @@ FOLDER_EXCLUDED_KEYS = RESULT_NEUTRAL_KEYS + ("experiment",)
 RESOLVER = "podexp.folder_excluded_keys"
 FOLDER_RESOLVER = "podexp.job_folder"
 
-# A job folder named by its overrides stays under this many characters (file systems allow 255 bytes);
-# a longer name, or one holding '/', becomes a readable prefix and a hash of the whole (job_folder_name).
-MAX_FOLDER_NAME = 120
-PREFIX_LENGTH = 60
+# A job folder named by its overrides stays under this many bytes (file systems allow 255); a longer name,
+# or one holding '/', becomes a readable prefix and a hash of the whole (job_folder_name).
+MAX_FOLDER_NAME = 200
 
 
 # Besides the result-neutral keys, the seed is folded: the jobs of one configuration are its seeds.
@@ -86,15 +85,15 @@ def folder_excluded_keys() -> list[str]:
     return keys
 
 
-def job_folder_name(override_dirname: str) -> str:
-    """A sweep job's folder name from Hydra's ``override_dirname``: the name itself when it is short and
-    holds no '/'; else its first ``PREFIX_LENGTH`` characters ('/' -> '_') and a 10-digit hash of the whole,
-    so that distinct jobs keep distinct folders and a re-run of the sweep finds the same ones."""
+def job_folder_name(override_dirname: str, limit: int = MAX_FOLDER_NAME) -> str:
+    """A sweep job's folder name from Hydra's ``override_dirname``: the name itself when it fits in ``limit``
+    bytes and holds no '/'; else its first ``limit // 2`` characters ('/' -> '_') and a 10-digit hash of the
+    whole, so that distinct jobs keep distinct folders and a re-run of the sweep finds the same ones."""
     name = str(override_dirname)
-    if len(name) <= MAX_FOLDER_NAME and "/" not in name:
+    if len(name.encode()) <= limit and "/" not in name:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-    return f"{name[:PREFIX_LENGTH].replace('/', '_').rstrip(',')}-{digest}"
+    return f"{name[: limit // 2].replace('/', '_').rstrip(',')}-{digest}"
 
 
 def register_config_resolver() -> None:

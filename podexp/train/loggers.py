@@ -43,13 +43,16 @@ class LocalMetrics:
         atomic_write_text(text.getvalue(), self.csv)
 
 
+WANDB_GROUP_LIMIT = 128  # W&B refuses longer group names
+
+
 def wandb_group(cfg, name: str, overrides: list[str]) -> str:
     """``logger.group``, or when it is null ``<name>:<configuration>``: the experiment and the job's overrides
     without the seed and the result-neutral keys (``podexp.keys.configuration_name``, the sweep summary's
     rows), so the seeds of one configuration fold into one group; shortened like a job folder's name."""
     if cfg.get("group"):
         return str(cfg.group)
-    return job_folder_name(f"{name}:{configuration_name(overrides)}")
+    return job_folder_name(f"{name}:{configuration_name(overrides)}", limit=WANDB_GROUP_LIMIT)
 
 
 # the W&B x axes: epoch rows against "epoch", the running metrics of logger.log_every_n_steps against "step"

@@ -20,7 +20,7 @@ def test_two_trial_optuna_search_maximises_best_val_acc(tmp_path):
     assert run_in_process([*args, f"hydra.sweep.dir={tmp_path}"]) == 0
     trials = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     results = [json.loads((t / "result.json").read_text()) for t in trials]
-    assert len(trials) == 2 and all(len(t.name) <= MAX_FOLDER_NAME for t in trials)  # 4 long floats: hashed
+    assert len(trials) == 2 and all(len(t.name) <= MAX_FOLDER_NAME for t in trials)  # 4 long floats fit
     assert all(r["config"]["dataset"]["val_fraction"] == 0.1 and "test_acc_at_best_val" in r for r in results)
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert best["best_value"] == max(r["best_val_acc"] for r in results)

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from podexp.reproduce import run_in_process
-from podexp.train.loggers import wandb_group
+from podexp.train.loggers import WANDB_GROUP_LIMIT, wandb_group
 
 
 class FakeRun:
@@ -61,4 +61,4 @@ def test_an_explicit_group_wins_and_long_groups_are_shortened():
     assert wandb_group(auto, "table4", ["loss=pod", "seed=2", "logger=wandb"]) == "table4:loss=pod"
     assert wandb_group(auto, "default", []) == "default:(defaults)"
     long = wandb_group(auto, "x", [f"+label.k{i}=/some/path/{i}" for i in range(20)])
-    assert len(long) <= 120 and "/" not in long
+    assert len(long) <= WANDB_GROUP_LIMIT and "/" not in long
