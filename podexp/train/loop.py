@@ -109,7 +109,7 @@ class Trainer:
         self.epoch = 0  # the next epoch to run
         self.global_step = 0  # optimiser steps of objective 0 so far
         self.step_in_epoch = 0  # batches of the current epoch done (nonzero in a mid-epoch checkpoint)
-        self.best = {"best_val_acc": float("-inf")} if loaders.val is not None else {}  # track_best
+        self.best = {}  # the best epoch's best_* values (track_best)
         self.stats = EpochStats.zeros(device)  # the current epoch's train metrics
         self.epoch_head = {}  # the current epoch's row head: epoch, lr, loss state
         self.guard = NonFiniteGuard(
@@ -206,7 +206,7 @@ class Trainer:
         split the best epoch is the one of the highest ``val_acc`` (the first, on ties) and its test
         accuracy is ``test_acc_at_best_val``; without one, ``best_test_acc`` is the highest test accuracy."""
         if "val_acc" in row:
-            if row["val_acc"] > self.best["best_val_acc"]:
+            if row["val_acc"] > self.best.get("best_val_acc", float("-inf")):  # (a resumed pre-val checkpoint)
                 self.best = {"best_val_acc": row["val_acc"], "test_acc_at_best_val": row["test_acc"]}
         else:
             self.best = {"best_test_acc": max(self.best.get("best_test_acc", float("-inf")), row["test_acc"])}
