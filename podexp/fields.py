@@ -16,3 +16,5 @@ LatentDim = PositiveInt  # d: the width of FC1's output z
 Channels = PositiveInt  # image channels (1: grey, 3: colour)
 # the first layers of a CNN, by input size (docs/method.md §5): cifar 32 px, tiny 64 px, imagenet 224 px
 Stem = Literal["cifar", "tiny", "imagenet"]
+# dataset.val_fraction: the share of each class's training images held out for validation (0: none)
+ValFraction = Annotated[float, Range(ge=0, lt=1)]

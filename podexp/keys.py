@@ -1,13 +1,16 @@
 """The config keys that do not change what a run computes, written once.
 
 Three places read them: the resume check (``podexp.train.resume``: a checkpoint's config may differ in
-them), a sweep's job folder names (``configs/hydra/default.yaml`` asks the resolver registered here),
+them), a sweep's job folder names (``configs/hydra/default.yaml`` asks the resolvers registered here,
+which also keep the names short: ``job_folder_name``),
 and the sweep summary (``podexp.analysis.sweeps``: jobs that differ only in them, or in the seed, are
 one configuration). So re-running a sweep with ``resume_allow_changes=true`` or ``logger=wandb`` finds
 its old job folders and continues there, and neither shows up as a table row.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from omegaconf import OmegaConf
 
@@ -17,6 +20,7 @@ from podexp.defaults import CONFIG_DIR
 RESULT_NEUTRAL_KEYS = (
     "resume",
     "resume_allow_changes",  # how a run starts, not what it computes
+    "optimized_metric",  # which of its numbers a sweeper reads
     "name",  # the output folder and the W&B group
     "data_root",
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)
@@ -33,6 +37,31 @@ RESULT_NEUTRAL_KEYS = (
 FOLDER_EXCLUDED_KEYS = RESULT_NEUTRAL_KEYS + ("experiment",)
 
 RESOLVER = "podexp.folder_excluded_keys"
+FOLDER_RESOLVER = "podexp.job_folder"
+
+# A job folder named by its overrides stays under this many bytes (file systems allow 255); a longer name,
+# or one holding '/', becomes a readable prefix and a hash of the whole (job_folder_name).
+MAX_FOLDER_NAME = 200
+
+
+# Besides the result-neutral keys, the seed is folded: the jobs of one configuration are its seeds.
+FOLDED_KEYS = ("seed",)
+
+
+def override_key(line: str) -> str:
+    """The key of a Hydra override line (``+label.backbone=x`` -> ``label.backbone``)."""
+    return line.split("=", 1)[0].lstrip("+~")
+
+
+def configuration_name(override_lines) -> str:
+    """The configuration a job belongs to (a summary row, a W&B group): its command-line overrides minus
+    the seed and the result-neutral keys, sorted; ``(defaults)`` when none is left."""
+    kept = [
+        line
+        for line in override_lines
+        if override_key(line) not in FOLDED_KEYS and not is_result_neutral(override_key(line))
+    ]
+    return ",".join(sorted(kept)) or "(defaults)"
 
 
 def is_result_neutral(key: str) -> bool:
@@ -57,7 +86,21 @@ def folder_excluded_keys() -> list[str]:
     return keys
 
 
+def job_folder_name(override_dirname: str, limit: int = MAX_FOLDER_NAME) -> str:
+    """A sweep job's folder name from Hydra's ``override_dirname``: the name itself when it fits in ``limit``
+    bytes and holds no '/'; else its first ``limit // 2`` characters ('/' -> '_') and a 10-digit hash of the
+    whole, so that distinct jobs keep distinct folders and a re-run of the sweep finds the same ones."""
+    name = str(override_dirname)
+    if len(name.encode()) <= limit and "/" not in name:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: limit // 2].replace('/', '_').rstrip(',')}-{digest}"
+
+
 def register_config_resolver() -> None:
-    """Make ``${podexp.folder_excluded_keys:}`` resolvable; needed before Hydra composes ``configs/``."""
+    """Make ``${podexp.folder_excluded_keys:}`` and ``${podexp.job_folder:NAME}`` resolvable; needed before
+    Hydra composes ``configs/``."""
     if not OmegaConf.has_resolver(RESOLVER):
         OmegaConf.register_new_resolver(RESOLVER, folder_excluded_keys)
+    if not OmegaConf.has_resolver(FOLDER_RESOLVER):
+        OmegaConf.register_new_resolver(FOLDER_RESOLVER, job_folder_name)

@@ -12,13 +12,27 @@ from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
 from podexp.io import CHECKPOINTS_DROPPED_AT_END
-from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
+from podexp.registry import (
+    NonNegativeInt,
+    Pattern,
+    PositiveInt,
+    Registry,
+    options_of,
+    problems_with,
+    raise_problems,
+)
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 KeepCheckpoints = Literal[tuple(CHECKPOINTS_DROPPED_AT_END)]
 Device = Annotated[str, Pattern(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")]
+# The accuracies result.json records (%), which the sweep summary tabulates (aggregate --metric) and
+# main() returns to a Hydra sweeper (optimized_metric); the val ones exist with a validation split
+# (dataset.val_fraction > 0), best_test_acc without one.
+VAL_METRICS = ("final_val_acc", "best_val_acc", "test_acc_at_best_val")
+RESULT_METRICS = ("final_test_acc", "best_test_acc", "final_train_acc", *VAL_METRICS)
+OptimizedMetric = Literal[RESULT_METRICS]
 
 
 def plain(cfg) -> dict:
@@ -85,9 +99,10 @@ class CsvLoggerSettings:
 class WandbSettings:
     project: str
     entity: str | None
-    group: str | None
+    group: str | None  # null: <name>:<configuration> (podexp.train.loggers.wandb_group)
     tags: list
     mode: str | None  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
+    log_every_n_steps: NonNegativeInt  # 0: once per epoch only
 
 
 @dataclass(frozen=True)
@@ -99,8 +114,19 @@ class RunSettings:
     data_root: str
     resume: str | None  # auto | null | PATH (see resume_problem)
     resume_allow_changes: bool
+    optimized_metric: OptimizedMetric  # what main() returns to a sweeper (result.json's key)
     smoke: dict | None = None  # debug=smoke's choices for an experiment (its stand-in dataset)
     label: dict | None = None  # labels that place a run in a table (analysis.runs)
+
+
+def optimized_metric_problem(metric, val_fraction) -> str | None:
+    """A validation metric needs a validation split."""
+    if metric in VAL_METRICS and not (isinstance(val_fraction, (int, float)) and val_fraction > 0):
+        return (
+            f"optimized_metric={metric} is measured on the validation split, but dataset.val_fraction="
+            f"{val_fraction} holds none out. Set dataset.val_fraction (e.g. 0.1), or optimise final_test_acc."
+        )
+    return None
 
 
 def explicit_checkpoint(setting) -> Path:

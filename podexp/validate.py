@@ -6,7 +6,8 @@ registered, every key is one of its options, each value has the annotated type a
 ``trainer`` against ``TrainerSettings`` and the top-level keys against ``RunSettings``. A key left out
 takes its config file's value, as ``Registry.build`` does. Then the rules that tie fields together:
 the exact simplex PEDCC needs K <= d + 1 (``pedcc.simplex_problem``), a dataset's mean/std per channel
-and its folder (``data.registry.field_problems``), and a ``resume=PATH`` checkpoint
+and its folder (``data.registry.field_problems``), a validation ``optimized_metric`` without a
+validation split (``settings.optimized_metric_problem``) and a ``resume=PATH`` checkpoint
 (``settings.resume_problem``). A rule that needs the data read (a batch larger than the training
 split) is checked where the data is read (``data.loaders.check_batch_fits``).
 """
@@ -20,7 +21,7 @@ from podexp.models import BACKBONES
 from podexp.optim import OPTIMIZERS, SCHEDULES
 from podexp.pedcc import simplex_problem
 from podexp.registry import Registry, options_of, problems_with, raise_problems
-from podexp.settings import LOGGERS, RunSettings, TrainerSettings, resume_problem
+from podexp.settings import LOGGERS, RunSettings, TrainerSettings, optimized_metric_problem, resume_problem
 
 REGISTRIES: dict[str, Registry] = {
     "dataset": DATASETS,
@@ -52,6 +53,8 @@ def cross_field_problems(cfg, values: dict[str, dict | None], clean: set[str]) -
         problems += field_problems(cfg.dataset.name, dataset)
         if "loss" in clean and loss.get("pedcc_method") == "simplex":
             problems.append(simplex_problem(dataset["num_classes"], dataset["latent_dim"]))
+    if "dataset" in clean:
+        problems.append(optimized_metric_problem(cfg.get("optimized_metric"), dataset.get("val_fraction", 0)))
     resume = cfg.get("resume")
     if resume is None or isinstance(resume, str):
         problems.append(resume_problem(resume))

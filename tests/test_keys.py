@@ -3,7 +3,7 @@
 from hydra import compose, initialize_config_dir
 
 from podexp.defaults import CONFIG_DIR
-from podexp.keys import RESULT_NEUTRAL_KEYS, is_result_neutral
+from podexp.keys import MAX_FOLDER_NAME, RESULT_NEUTRAL_KEYS, is_result_neutral, job_folder_name
 from podexp.train.resume import config_hash
 
 NEUTRAL = (
@@ -69,3 +69,28 @@ def test_resume_hash_ignores_exactly_the_neutral_keys():
 def test_a_key_covers_its_sub_keys_only():
     assert is_result_neutral("logger.mode") and is_result_neutral("hydra/launcher")
     assert not is_result_neutral("loggers") and not is_result_neutral("trainer.epochs")
+
+
+def sweep_subdir(*overrides: str) -> str:
+    """The job folder Hydra would create for these overrides (configs/hydra/default.yaml's subdir, resolved)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["subdir"]
+
+
+def test_short_job_folders_keep_their_overrides_as_names():
+    assert sweep_subdir("loss=pod", "seed=1") == "loss=pod,seed=1"
+
+
+def test_long_or_slashed_job_folders_get_a_readable_prefix_and_a_hash():
+    many = [f"+label.key{i}=value_{i}" for i in range(15)]  # ~300 characters: more than a file name may hold
+    long_name = sweep_subdir(*many)
+    assert len(long_name) <= MAX_FOLDER_NAME and long_name.startswith("+label.key0=value_0,")
+    assert long_name != sweep_subdir(*many[:-1], "+label.key14=other")  # the hash covers the whole name
+    slashed = sweep_subdir("+dataset.class_list=/lists/birds.txt", "loss=pod")
+    assert "/" not in slashed and slashed.startswith("+dataset.class_list=_lists_birds.txt,loss=pod-")
+    assert job_folder_name("a=1," * 40) == job_folder_name("a=1," * 40)  # a re-run finds the same folder

@@ -81,7 +81,9 @@ def wandb_settings(jobs: list[Job]):
 
 
 def log_to_wandb(item: str, settings, table: tables.Table | None, images: list[Path], out_dir: Path) -> None:
-    """One W&B run per report (group = the item, job_type "report"): the table and the figures."""
+    """One W&B run per report (group = the item, job_type "report"): the table (``<item>/table``: one row
+    per cell with numeric mean, std, n, failed, paper and diff that W&B can sort and plot;
+    ``<item>/table_text``: as printed) and the figures."""
     try:
         import wandb
 
@@ -97,13 +99,9 @@ def log_to_wandb(item: str, settings, table: tables.Table | None, images: list[P
             reinit="finish_previous",
         )
         if table is not None:
-            run.log(
-                {
-                    f"{item}/table": wandb.Table(
-                        columns=tables.header(table), data=tables.body(table, bold=lambda text: text)
-                    )
-                }
-            )
+            columns, rows = tables.numeric_rows(table)
+            text = wandb.Table(columns=tables.header(table), data=tables.body(table, bold=lambda text: text))
+            run.log({f"{item}/table": wandb.Table(columns=columns, data=rows), f"{item}/table_text": text})
         for image in images:
             run.log({f"{item}/{image.stem}": wandb.Image(str(image))})
         run.finish()

@@ -20,13 +20,9 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from podexp.io import read_json
+from podexp.keys import override_key
 
 JOB_MARKERS = ("config.yaml", "failed.json")
-
-
-def override_key(line: str) -> str:
-    """The key of a Hydra override line (``+label.backbone=x`` -> ``label.backbone``)."""
-    return line.split("=", 1)[0].lstrip("+~")
 
 
 def parse_overrides(lines: list[str]) -> dict[str, str]:

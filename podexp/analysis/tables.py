@@ -173,6 +173,22 @@ def latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+NUMERIC_COLUMNS = ("mean", "std", "n", "failed", "paper", "diff")
+
+
+def numeric_rows(table: Table) -> tuple[list[str], list[list]]:
+    """(columns, rows) of the table in long form, one row per cell: its row and column labels, then
+    mean, std, n, failed, paper and diff as numbers (None where missing), for tools that sort and plot
+    (W&B)."""
+    columns = [table.row_header, "column", *NUMERIC_COLUMNS]
+    rows = []
+    for row in table.rows:
+        for column in table.columns:
+            cell = table.cells[(row, column)]
+            rows.append([row, column, cell.mean, cell.std, cell.n, len(cell.failed), cell.paper, cell.diff])
+    return columns, rows
+
+
 def csv_text(table: Table) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -7,6 +7,7 @@ from functools import partial
 import torch
 
 from podexp.data.folder_datasets import load_facescrub, load_tiny_imagenet
+from podexp.data.holdout import holdout_mask
 from podexp.data.imagenet import imagenet_loaders
 from podexp.data.loaders import TensorLoader, check_batch_fits
 from podexp.data.registry import DATASETS, dataset_options
@@ -33,6 +34,12 @@ class Loaders:
     test: TensorLoader
     num_classes: int
     class_names: list[str]
+    val: TensorLoader | None = None   # the hold-out of dataset.val_fraction (None when it is 0)
+
+    def sizes(self) -> dict[str, int]:
+        """Images per split: {"train": n, "val": n (when held out), "test": n}."""
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        return {name: loader.num_samples for name, loader in splits.items() if loader is not None}
 
 
 def select_classes(splits: TensorSplits, classes: list[int]) -> TensorSplits:
@@ -75,19 +82,25 @@ def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
     """Read ``cfg.name`` and wrap its splits in train/test loaders on ``device``."""
     ds = DATASETS.resolve(cfg.name, dataset_options(cfg))
     if DATASETS.attributes(cfg.name).get("streamed"):
-        train, test, class_names = DATASETS.build(cfg.name, seed=seed, device=device, rank=rank,
-                                                  world_size=world_size, channels_last=channels_last, **ds)
-        return Loaders(train, test, len(class_names), class_names)
+        train, test, class_names, val = DATASETS.build(cfg.name, seed=seed, device=device, rank=rank,
+                                                       world_size=world_size, channels_last=channels_last, **ds)
+        return Loaders(train, test, len(class_names), class_names, val)
     splits = DATASETS.build(cfg.name, **ds)
     if ds["classes"] is not None:
         splits = select_classes(splits, list(ds["classes"]))
     _check_splits(splits, cfg.name, ds)
-    check_batch_fits(ds["batch_size"], len(splits.train_labels), world_size)
+    held_out = torch.from_numpy(holdout_mask(splits.train_labels.numpy(), ds["val_fraction"], ds["split_seed"]))
+    train_images, train_labels = splits.train_images[~held_out], splits.train_labels[~held_out]
+    check_batch_fits(ds["batch_size"], len(train_labels), world_size)
     common = dict(mean=list(ds["mean"]), std=list(ds["std"]), device=device, rank=rank,
                   world_size=world_size, channels_last=channels_last)
     # batch_size is global: under torchrun each of the world_size ranks loads its share of every batch
-    train = TensorLoader(splits.train_images, splits.train_labels, ds["batch_size"] // world_size, train=True,
+    train = TensorLoader(train_images, train_labels, ds["batch_size"] // world_size, train=True,
                          crop_padding=ds["augment"]["crop_padding"], hflip=ds["augment"]["hflip"], seed=seed,
                          **common)
     test = TensorLoader(splits.test_images, splits.test_labels, ds["test_batch_size"], train=False, **common)
-    return Loaders(train, test, splits.num_classes, splits.class_names)
+    val = None
+    if held_out.any():   # scored like the test split: no augmentation
+        val = TensorLoader(splits.train_images[held_out], splits.train_labels[held_out], ds["test_batch_size"],
+                           train=False, **common)
+    return Loaders(train, test, splits.num_classes, splits.class_names, val)

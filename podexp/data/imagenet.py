@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from podexp.data.folders import class_folders, is_image, scan_split
+from podexp.data.holdout import holdout_mask
 from podexp.data.loaders import check_batch_fits
+from podexp.data.registry import DatasetFields
 from podexp.data.streaming import FolderStreamLoader
 from podexp.errors import DataError
-from podexp.fields import NumClasses
+from podexp.fields import NumClasses, ValFraction
 from podexp.registry import NonNegativeInt, PositiveInt
 
 HOW_TO = ("Extract ILSVRC2012_img_train.tar (and its per-class tars) into ROOT/train/<wnid>/ and "
@@ -58,11 +60,16 @@ def imagenet_loaders(*, seed: int, device, rank: int, world_size: int, channels_
                      num_classes: NumClasses, class_list: str | None, val_per_class: PositiveInt | None,
                      image_size: PositiveInt, resize_size: PositiveInt, batch_size: PositiveInt,
                      test_batch_size: PositiveInt, mean: list, std: list, augment: dict,
-                     num_workers: NonNegativeInt, prefetch_factor: PositiveInt):
-    """(train loader, test loader, class names) of ImageNet-``num_classes`` (a streamed dataset).
+                     num_workers: NonNegativeInt, prefetch_factor: PositiveInt,
+                     val_fraction: ValFraction = DatasetFields.val_fraction,
+                     split_seed: int = DatasetFields.split_seed):
+    """(train loader, test loader, class names, validation loader or None) of ImageNet-``num_classes`` (a
+    streamed dataset).
 
     ``class_list``: a file of wnids instead of the first ``num_classes``; ``val_per_class``: the exact
-    count of val images per class to verify (None: at least one).
+    count of val images per class to verify (None: at least one). The ILSVRC val set is the test split;
+    ``val_fraction`` > 0 holds out that share of each class's train images (sorted file names, drawn by
+    ``split_seed``: ``podexp.data.holdout``) as the validation split, read with the test transform.
     """
     from torchvision import transforms as T
 
@@ -73,6 +80,9 @@ def imagenet_loaders(*, seed: int, device, rank: int, world_size: int, channels_
                                            how_to_fix=HOW_TO)
     test_paths, test_labels = scan_split(root / "val", classes, val_per_class, dataset="ImageNet val",
                                          how_to_fix=HOW_TO)
+    held_out = holdout_mask(train_labels, val_fraction, split_seed)
+    val_paths, val_labels = [p for p, h in zip(train_paths, held_out) if h], train_labels[held_out]
+    train_paths, train_labels = [p for p, h in zip(train_paths, held_out) if not h], train_labels[~held_out]
     check_batch_fits(batch_size, len(train_paths), world_size)
     flip = [T.RandomHorizontalFlip()] if augment["hflip"] else []
     train_tf = T.Compose([T.RandomResizedCrop(image_size), *flip, T.PILToTensor()])
@@ -84,4 +94,8 @@ def imagenet_loaders(*, seed: int, device, rank: int, world_size: int, channels_
                                transform=train_tf, **common)
     test = FolderStreamLoader(test_paths, test_labels.tolist(), test_batch_size, train=False, transform=test_tf,
                               **common)
-    return train, test, classes
+    val = None
+    if val_paths:
+        val = FolderStreamLoader(val_paths, val_labels.tolist(), test_batch_size, train=False, transform=test_tf,
+                                 **common)
+    return train, test, classes, val

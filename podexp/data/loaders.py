@@ -59,6 +59,11 @@ class TensorLoader:
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
         self.epoch, self.start_step = epoch, start_step
 
+    @property
+    def num_samples(self) -> int:
+        """Images in the split (all ranks together)."""
+        return int(self.labels.shape[0])
+
     def _indices(self) -> torch.Tensor:
         n = self.labels.shape[0]
         if self.train:

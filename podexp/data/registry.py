@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from podexp.fields import Channels, LatentDim, NumClasses, Stem
+from podexp.fields import Channels, LatentDim, NumClasses, Stem, ValFraction
 from podexp.registry import PositiveInt, Registry, is_kind
 
 
@@ -34,6 +34,9 @@ class DatasetFields:
     classes: list | None = None     # keep only these class indices, relabelled 0..len-1 in that order
     root: str | None = None         # the folder of the files (datasets read from disk)
     stand_in: bool = False          # debug=smoke: synthetic/digits images under another dataset's config
+    val_fraction: ValFraction = 0.0  # > 0: hold this share of each class of the training split out as the
+                                     # validation split (podexp.data.holdout); 0: none (the paper's tables)
+    split_seed: int = 0             # the hold-out's draw, independent of the run's seed
 
 
 DATASETS = Registry("dataset", context=("seed", "device", "rank", "world_size", "channels_last"),

@@ -105,6 +105,11 @@ class FolderStreamLoader:
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
         self.batches.epoch, self.batches.start_step = epoch, start_step
 
+    @property
+    def num_samples(self) -> int:
+        """Images in the split (all ranks together)."""
+        return self.batches.n
+
     def __len__(self) -> int:
         return len(self.batches)
 

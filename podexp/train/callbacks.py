@@ -56,10 +56,17 @@ class MetricsWriter(Callback):
 
 
 class WandbCallback(Callback):
-    """Each epoch's row to the W&B run (which the run starts, summarises and finishes)."""
+    """Each epoch's row to the W&B run (which the run starts, summarises and finishes), and with
+    ``logger.log_every_n_steps`` = N > 0 the epoch's running train loss/accuracy every N steps (one host
+    read of the epoch's sums; under torchrun rank 0's share, as only rank 0 logs)."""
 
     def __init__(self, logger: WandbLogger):
         self.logger = logger
+
+    def on_step_end(self, trainer) -> None:
+        every = self.logger.log_every_n_steps
+        if every and trainer.step_in_epoch % every == 0:
+            self.logger.log_step(trainer.global_step, trainer.stats.summary("train"))
 
     def on_epoch_end(self, trainer, row: dict) -> None:
         self.logger.log(row)

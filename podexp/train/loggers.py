@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from podexp.io import append_line, atomic_write_text, read_jsonl, write_jsonl
+from podexp.keys import configuration_name, job_folder_name
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,48 @@ class LocalMetrics:
         atomic_write_text(text.getvalue(), self.csv)
 
 
-class WandbLogger:
-    """A W&B run for one training job. Failures to start never stop training."""
+WANDB_GROUP_LIMIT = 128  # W&B refuses longer group names
 
-    def __init__(self, cfg, resolved: dict, out_dir: Path, job_name: str, run_id: str | None = None):
+
+def wandb_group(cfg, name: str, overrides: list[str]) -> str:
+    """``logger.group``, or when it is null ``<name>:<configuration>``: the experiment and the job's overrides
+    without the seed and the result-neutral keys (``podexp.keys.configuration_name``, the sweep summary's
+    rows), so the seeds of one configuration fold into one group; shortened like a job folder's name."""
+    if cfg.get("group"):
+        return str(cfg.group)
+    return job_folder_name(f"{name}:{configuration_name(overrides)}", limit=WANDB_GROUP_LIMIT)
+
+
+# the W&B x axes: epoch rows against "epoch", the running metrics of logger.log_every_n_steps against "step"
+EPOCH_AXIS, STEP_AXIS, STEP_PREFIX = "epoch", "global_step", "step/"
+
+
+class WandbLogger:
+    """A W&B run for one training job (``job_type`` train): the resolved config with the Hydra ``choices``
+    as top-level ``<group>_choice`` keys to filter on, one row per epoch, the result in the summary.
+    Failures to start never stop training."""
+
+    def __init__(
+        self,
+        cfg,
+        resolved: dict,
+        out_dir: Path,
+        job_name: str,
+        run_id: str | None = None,
+        *,
+        overrides: list[str] = (),
+        choices: dict | None = None,
+    ):
         self.run = None
+        self.log_every_n_steps = int(cfg.get("log_every_n_steps") or 0)
         settings = dict(
             project=cfg.project,
             entity=cfg.get("entity"),
-            group=cfg.group,
+            group=wandb_group(cfg, str(resolved.get("name", "")), list(overrides)),
+            job_type="train",
             tags=list(cfg.get("tags") or []),
             name=job_name,
-            config=resolved,
+            config={**resolved, **{f"{k.replace('/', '_')}_choice": v for k, v in (choices or {}).items()}},
             dir=str(out_dir),
             id=run_id,
             resume="allow" if run_id else None,
@@ -66,6 +97,14 @@ class WandbLogger:
         except Exception as err:  # wandb down, bad key, bad mode: keep training
             log.warning("W&B could not start (%s: %s).", err.__class__.__name__, err)
             self._fall_back_to_offline(settings, out_dir)
+        self._safely("define_metric", self._define_axes)
+
+    def _define_axes(self) -> None:
+        self.run.define_metric(EPOCH_AXIS)
+        self.run.define_metric(STEP_AXIS)
+        self.run.define_metric(f"{STEP_PREFIX}*", step_metric=STEP_AXIS)
+        for key in ("train_*", "test_*", "val_*", "best_*", "lr", "v", "epoch_time", "skipped_steps"):
+            self.run.define_metric(key, step_metric=EPOCH_AXIS)
 
     def _fall_back_to_offline(self, settings: dict, out_dir: Path) -> None:
         """Log into an offline W&B run that ``wandb sync`` can upload later; else local logs only."""
@@ -102,7 +141,12 @@ class WandbLogger:
             log.warning("W&B %s failed (%s: %s); metrics.jsonl/csv are unaffected.", what, err.__class__.__name__, err)
 
     def log(self, row: dict) -> None:
-        self._safely("log", lambda: self.run.log(row, step=row["epoch"]))
+        self._safely("log", lambda: self.run.log(row))
+
+    def log_step(self, global_step: int, running: dict) -> None:
+        """The epoch's running train metrics so far at ``global_step`` (``logger.log_every_n_steps``)."""
+        row = {f"{STEP_PREFIX}{k}": v for k, v in running.items()}
+        self._safely("log", lambda: self.run.log({STEP_AXIS: global_step, **row}))
 
     def summary(self, result: dict) -> None:
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}

@@ -109,7 +109,7 @@ class Trainer:
         self.epoch = 0  # the next epoch to run
         self.global_step = 0  # optimiser steps of objective 0 so far
         self.step_in_epoch = 0  # batches of the current epoch done (nonzero in a mid-epoch checkpoint)
-        self.best_acc = float("-inf")
+        self.best = {}  # the best epoch's best_* values (track_best)
         self.stats = EpochStats.zeros(device)  # the current epoch's train metrics
         self.epoch_head = {}  # the current epoch's row head: epoch, lr, loss state
         self.guard = NonFiniteGuard(
@@ -168,6 +168,7 @@ class Trainer:
             loader,
             desc=f"epoch {epoch + 1}/{self.settings.epochs}",
             leave=False,
+            position=1,  # under the bar over epochs (fit)
             initial=self.step_in_epoch,
             total=len(loader),
             disable=not _show_progress(self.settings.progress),
@@ -183,44 +184,85 @@ class Trainer:
         return {**self.stats.reduced(self.dist.all_reduce).summary("train"), "skipped_steps": skipped}
 
     @torch.no_grad()
-    def evaluate(self) -> dict:
-        """Loss, accuracy and latent norm on the test split (eval mode, summed over ranks)."""
+    def evaluate(self, loader=None, prefix: str = "test") -> dict:
+        """Loss, accuracy and latent norm on ``loader`` (default: the test split) as ``{prefix}_*``, in eval
+        mode, summed over ranks."""
         self.model.eval()
         self.loss.eval()
         stats = EpochStats.zeros(self.device)
         model = self.dist.for_eval(self.model)
-        for images, labels in self.loaders.test:
+        for images, labels in self.loaders.test if loader is None else loader:
             z = self.forward(model, images)
             self._record(stats, z, labels, self.loss(z, labels).detach())
-        return stats.reduced(self.dist.all_reduce).summary("test")
+        return stats.reduced(self.dist.all_reduce).summary(prefix)
+
+    def evaluate_all(self) -> dict:
+        """The validation split's metrics (``val_*``, when there is one) and the test split's."""
+        val = self.loaders.val
+        return {**(self.evaluate(val, "val") if val is not None else {}), **self.evaluate()}
+
+    def track_best(self, row: dict) -> dict:
+        """Update the best epoch with ``row`` and return the row's ``best_*`` columns. With a validation
+        split the best epoch is the one of the highest ``val_acc`` (the first, on ties) and its test
+        accuracy is ``test_acc_at_best_val``; without one, ``best_test_acc`` is the highest test accuracy."""
+        if "val_acc" in row:
+            if row["val_acc"] > self.best.get("best_val_acc", float("-inf")):  # (a resumed pre-val checkpoint)
+                self.best = {"best_val_acc": row["val_acc"], "test_acc_at_best_val": row["test_acc"]}
+        else:
+            self.best = {"best_test_acc": max(self.best.get("best_test_acc", float("-inf")), row["test_acc"])}
+        return dict(self.best)
+
+    @staticmethod
+    def _duration(seconds: float) -> str:
+        minutes, secs = divmod(int(round(seconds)), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}"
 
     def fit(self) -> dict:
-        """Train the remaining epochs; returns the last epoch's metrics row (``{}`` if none was left)."""
+        """Train the remaining epochs; returns the last epoch's metrics row (``{}`` if none was left).
+        Each epoch is logged with its time and the run's ETA (the mean epoch time of this session times
+        the epochs left); on a terminal an outer bar counts the epochs."""
         self._emit("on_fit_start")
         row = {}
-        for epoch in range(self.epoch, self.settings.epochs):
+        epochs = self.settings.epochs
+        bar = tqdm(
+            total=epochs,
+            initial=self.epoch,
+            desc="epochs",
+            unit="epoch",
+            position=0,
+            disable=not _show_progress(self.settings.progress),
+        )
+        session_start, done_here = time.perf_counter(), 0
+        for epoch in range(self.epoch, epochs):
             start = time.perf_counter()
             if self.step_in_epoch == 0:  # not resuming mid-epoch
                 self._emit("on_epoch_start", epoch)
                 lr = self.optimizers[0].param_groups[0]["lr"]
                 in_use = self.loss.state_metrics()  # e.g. the v used during this epoch
                 self.epoch_head = {"epoch": epoch, "lr": lr, **in_use}
-            row = {**self.epoch_head, **self.train_epoch(epoch), **self.evaluate()}
+            row = {**self.epoch_head, **self.train_epoch(epoch), **self.evaluate_all()}
             row["epoch_time"] = time.perf_counter() - start
             self.epoch = epoch + 1
-            self.best_acc = max(self.best_acc, row["test_acc"])
-            row["best_test_acc"] = self.best_acc
+            row.update(self.track_best(row))
+            done_here += 1
+            eta = (time.perf_counter() - session_start) / done_here * (epochs - self.epoch)
+            val = f"  val acc {row['val_acc']:.2f}" if "val_acc" in row else ""
             log.info(
-                "epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.1fs)",
+                "epoch %d/%d  train loss %.4f acc %.2f%s  test loss %.4f acc %.2f  (%.1fs, ETA %s)",
                 epoch + 1,
-                self.settings.epochs,
+                epochs,
                 row["train_loss"],
                 row["train_acc"],
+                val,
                 row["test_loss"],
                 row["test_acc"],
                 row["epoch_time"],
+                self._duration(eta),
             )
+            bar.update(1)
             self._emit("on_epoch_end", row)
+        bar.close()
         return row
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -233,7 +275,7 @@ class Trainer:
             "schedulers": [s.state_dict() for s in self.schedulers],
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "best_acc": self.best_acc,
+            "best": self.best,
             "step_in_epoch": self.step_in_epoch,
             "epoch_head": self.epoch_head,
             "partial_stats": self.stats.values.cpu() if mid_epoch else None,
@@ -248,7 +290,8 @@ class Trainer:
             opt.load_state_dict(s)
         for sched, s in zip(self.schedulers, state["schedulers"]):
             sched.load_state_dict(s)
-        self.epoch, self.global_step, self.best_acc = state["epoch"], state["global_step"], state["best_acc"]
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.best = state.get("best", {"best_test_acc": state.get("best_acc", float("-inf"))})
         self.step_in_epoch, self.epoch_head = state.get("step_in_epoch", 0), state.get("epoch_head", {})
         partial = state.get("partial_stats")
         if partial is not None:

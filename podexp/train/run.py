@@ -9,6 +9,7 @@ user error writes ``failed.json`` instead and, inside a multirun, lets the other
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import sys
 import time
@@ -21,8 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from podexp.compose import MODEL_FILE, build_run, model_file_state
 from podexp.errors import PodexpError
 from podexp.io import atomic_torch_save, atomic_write_json, atomic_write_text, prune_checkpoints
+from podexp.keys import job_folder_name
 from podexp.train import distributed, resume, signals
 from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
+from podexp.train.describe import describe_run, hydra_choices, hydra_overrides
 from podexp.train.loggers import WandbLogger
 from podexp.train.loop import Trainer
 from podexp.validate import validate_config
@@ -57,7 +60,7 @@ def _hydra_context() -> tuple[Path, bool, str]:
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
-        name = hc.job.override_dirname or hc.job.name
+        name = job_folder_name(hc.job.override_dirname) if hc.job.override_dirname else hc.job.name
         return Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN, name
     except (ImportError, ValueError):
         return Path.cwd(), False, "train"
@@ -99,6 +102,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         torch.backends.cudnn.benchmark = True
 
     run = build_run(cfg, device, ctx.rank, ctx.world_size)
+    if ctx.is_main:
+        log.info("%s", describe_run(cfg, run, device, ctx.world_size))
     model = distributed.prepare_model(
         run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn, compile=run.settings.compile
     )
@@ -107,7 +112,17 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
     use_wandb = cfg.logger.name == "wandb" and ctx.is_main
-    wandb = WandbLogger(cfg.logger, resolved, out_dir, job_name, resumed_wandb_id) if use_wandb else None
+    wandb = None
+    if use_wandb:
+        wandb = WandbLogger(
+            cfg.logger,
+            resolved,
+            out_dir,
+            job_name,
+            resumed_wandb_id,
+            overrides=hydra_overrides(),
+            choices=hydra_choices(),
+        )
     metrics = MetricsWriter(out_dir) if ctx.is_main else None
 
     exit_code = 1
@@ -129,13 +144,15 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
             last = trainer.fit()
         if not last and metrics is not None:  # resumed after its last epoch
             last = metrics.last_row()
+        val = {"final_val_acc": last.get("val_acc")} if "val_acc" in last else {}
         result = {
             "status": "completed",
             "config": resolved,
             "seed": cfg.seed,
             "git_commit": git_commit(),
             "final_test_acc": last.get("test_acc"),
-            "best_test_acc": trainer.best_acc,
+            **val,
+            **trainer.best,  # best_val_acc + test_acc_at_best_val with a validation split, else best_test_acc
             "final_train_acc": last.get("train_acc"),
             "epochs": trainer.epoch,
             "total_time_s": time.time() - started,
@@ -148,12 +165,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         if wandb is not None:
             wandb.summary(result)
         exit_code = 0
-        log.info(
-            "final test accuracy %.2f%% (best %.2f%%); results in %s",
-            result["final_test_acc"],
-            result["best_test_acc"],
-            out_dir,
-        )
+        best = ", ".join(f"{k} {v:.2f}%" for k, v in trainer.best.items())
+        log.info("final test accuracy %.2f%% (%s); results in %s", result["final_test_acc"], best, out_dir)
         return result
     finally:
         if wandb is not None:
@@ -161,9 +174,23 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         distributed.shutdown()
 
 
-def main(cfg: DictConfig):
-    """Hydra task: train, turning user errors into one paragraph instead of a traceback."""
+def optimized_value(cfg: DictConfig, result: dict | None) -> float:
+    """The number a Hydra sweeper (Optuna) optimises: ``result[cfg.optimized_metric]``; -inf for a failed or
+    diverged job or a non-finite value, so that a maximising sweep ranks it last and goes on (NaN stops
+    the Optuna sweeper)."""
+    value = None if result is None else result.get(cfg.get("optimized_metric") or "final_test_acc")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else float("-inf")
+
+
+def main(cfg: DictConfig) -> float:
+    """Hydra task: train, turning user errors into one paragraph instead of a traceback; returns the
+    run's ``optimized_metric`` (``optimized_value``)."""
     out_dir, multirun, job_name = _hydra_context()
+    return optimized_value(cfg, _train_reporting_errors(cfg, out_dir, multirun, job_name))
+
+
+def _train_reporting_errors(cfg: DictConfig, out_dir: Path, multirun: bool, job_name: str) -> dict | None:
+    """``train``'s result, or None for a sweep job that failed (recorded in its ``failed.json``)."""
     try:
         return train(cfg, out_dir, job_name)
     except signals.Preempted as stop:

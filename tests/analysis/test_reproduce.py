@@ -77,11 +77,15 @@ def test_unknown_item_is_one_paragraph_and_status_2(capsys):
 def test_every_experiment_composes_with_its_first_sweep_point(experiment):
     from helpers import compose
 
+    from podexp.train.loggers import wandb_group
+
     item = next(i for i in ITEMS.values() if experiment in i.experiments)
     first = [f"{k}={v[0]}" for k, v in sweep_params(experiment).items()]
     existing_first = [o for o in first if reproduce.existing(o.split("=")[0], [o.split("=")[1]])[0]]
     cfg = compose(f"experiment={experiment}", "logger=wandb", *existing_first)
-    assert cfg.name == item.name and list(cfg.logger.tags) == [item.name] and cfg.logger.group == item.name
+    assert cfg.name == item.name and list(cfg.logger.tags) == [item.name]
+    group = wandb_group(cfg.logger, cfg.name, [f"experiment={experiment}", *existing_first])
+    assert group.startswith(f"{item.name}:") and f"experiment={experiment}" in group and "seed=" not in group
     if experiment.startswith("fig6"):
         assert (cfg.dataset.name, list(cfg.dataset.classes), cfg.dataset.latent_dim) == ("mnist", [0, 1, 2, 3, 4], 2)
     if experiment == "table8_swin":

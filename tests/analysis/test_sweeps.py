@@ -58,3 +58,31 @@ def test_written_files_and_errors(tmp_path, fake_job):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no runs"):
         write_summary(tmp_path / "empty")
+
+
+def test_the_summary_tabulates_another_metric_and_names_jobs_that_lack_it(tmp_path, fake_job):
+    sweep = tmp_path / "sweep"
+    for seed, (val, test) in enumerate([(95.0, 93.0), (97.0, 94.0)]):
+        job = fake_job(sweep, {"loss": "pod", "seed": seed}, 90.0)
+        (job / "result.json").write_text(
+            json.dumps({"final_test_acc": 90.0, "best_val_acc": val, "test_acc_at_best_val": test})
+        )
+    assert "| loss=pod | 93.50 ± 0.71 | 2 | 0 |" in write_summary(sweep, "test_acc_at_best_val")
+    assert "test acc at best val (%)" in (sweep / "summary.md").read_text()
+    assert collect(sweep, "best_val_acc")["loss=pod"].values == [95.0, 97.0]
+    fake_job(sweep, {"loss": "pod", "seed": 2}, 91.0)  # trained without a validation split
+    with pytest.raises(
+        DataError, match=r"has no best_val_acc \(trained without a validation split.*--metric final_test_acc"
+    ):
+        collect(sweep, "best_val_acc")
+
+
+def test_aggregate_metric_option(tmp_path, fake_job, capsys):
+    from podexp.aggregate import main
+
+    job = fake_job(tmp_path, {"loss": "pod", "seed": 0}, 90.0)
+    (job / "result.json").write_text(json.dumps({"final_test_acc": 90.0, "best_val_acc": 96.0}))
+    assert main([str(tmp_path), "--metric", "best_val_acc"]) == 0
+    assert "| loss=pod | 96.00 ± 0.00 | 1 | 0 |" in capsys.readouterr().out
+    assert main([str(tmp_path), "--metric", "test_acc_at_best_val"]) == 2
+    assert "has no test_acc_at_best_val" in capsys.readouterr().err

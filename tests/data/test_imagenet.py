@@ -124,3 +124,17 @@ def test_one_epoch_on_imagenet_subset(imagenet_root, tmp_path):
     result = train_in_process(tmp_path / "run", *FAST, "dataset=imagenet100", f"dataset.root={root}", *SMALL,
                               "trainer.epochs=1", "optim=sgd_imagenet")
     assert result["status"] == "completed" and result["config"]["optim"]["weight_decay"] == 1e-4
+
+
+def test_validation_split_is_held_out_of_train_by_the_documented_rule(imagenet_root):
+    root, _, ground_truth, synsets = imagenet_root
+    arrange_imagenet_val(root / "val", ground_truth, synsets)
+    loaders = build_loaders(_cfg(root, "+dataset.val_fraction=0.25"), seed=0, device="cpu")
+    assert loaders.sizes() == {"train": 9, "val": 3, "test": 6}   # 4 train images per class: one held out
+    val_files = set(loaders.val.loader.dataset.paths)
+    assert all(p.parent.parent == root / "train" for p in val_files)
+    assert not val_files & set(loaders.train.loader.dataset.paths)
+    _, labels = next(iter(loaders.val))
+    assert labels.tolist() == [0, 1, 2]
+    again = build_loaders(_cfg(root, "+dataset.val_fraction=0.25"), seed=5, device="cpu")
+    assert set(again.val.loader.dataset.paths) == val_files      # split_seed, not the run's seed, draws it

@@ -90,6 +90,15 @@ CASES = {
     "loss choice": (["loss.v_norm_source=features"], ["loss.v_norm_source=features: use latent or projection."]),
     "stem": (["dataset.stem=big"], ["dataset.stem=big: use cifar, tiny or imagenet."]),
     "nan_check_every 0": (["trainer.nan_check_every=0"], ["trainer.nan_check_every=0: must be >= 1."]),
+    "val_fraction 1": (["+dataset.val_fraction=1.0"], ["dataset.val_fraction=1.0: must be >= 0 and < 1."]),
+    "unknown optimized_metric": (
+        ["optimized_metric=val_loss"],
+        ["optimized_metric=val_loss: use final_test_acc, best_test_acc, final_train_acc, final_val_acc"],
+    ),
+    "validation metric without a validation split": (
+        ["optimized_metric=best_val_acc"],
+        ["optimized_metric=best_val_acc is measured on the validation split", "Set dataset.val_fraction"],
+    ),
 }
 PROBLEM_COUNT = {"option of another optimiser": 3}
 
