@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -37,9 +37,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _synced_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
-    """A fsynced temporary file next to ``path`` filled by ``write(handle)``; returns its name."""
+    """A fsynced temporary file next to ``path`` filled by ``write(handle)``; returns its name. It is
+    created with mode 0666 minus the umask (0644 under umask 022), as ``open`` would create ``path``, so
+    the renamed file is as readable as any other (``tempfile.mkstemp`` would make it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -103,6 +106,16 @@ def save_checkpoint(state: dict, folder: str | os.PathLike, name: str = "last.pt
         raise
     _fsync_dir(folder)
     return target
+
+
+def tensor_bytes(tree) -> int:
+    """The bytes of the tensors in a nested dict/list (a checkpoint's size, give or take its pickle)."""
+    if isinstance(tree, dict):
+        return sum(tensor_bytes(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return sum(tensor_bytes(v) for v in tree)
+    nbytes = getattr(tree, "nbytes", None)
+    return nbytes if isinstance(nbytes, int) else 0
 
 
 def _try_load(path: Path):

@@ -17,6 +17,7 @@ from podexp.defaults import CONFIG_DIR
 RESULT_NEUTRAL_KEYS = (
     "resume",
     "resume_allow_changes",  # how a run starts, not what it computes
+    "allow_failures",  # a sweep's exit code
     "name",  # the output folder and the W&B group
     "data_root",
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from podexp.compose import build_run
-from podexp.errors import PodexpError
+from podexp.errors import PodexpError, shell_path, storage_error
 from podexp.io import atomic_write_json, atomic_write_text
 from podexp.train import distributed, resume, signals
 from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, Preemption, WandbCallback
@@ -102,6 +102,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn, compile=run.settings.compile
     )
     state = resume.resume_state(cfg, resolved, out_dir, ctx.is_main)
+    if state is not None:
+        resume.check_fits(state, run.model, run.loss, resolved)
     if ctx.is_main:  # after the resume check: a refused resume leaves the folder's config.yaml as it was
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
@@ -158,26 +160,45 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         distributed.shutdown()
 
 
+def _record_failure(record: dict, out_dir: Path) -> None:
+    """``failed.json`` in the run folder, unless that folder cannot be written (the error says so)."""
+    try:
+        atomic_write_json(record, out_dir / "failed.json")
+    except OSError as err:
+        log.warning("Could not write %s (%s).", out_dir / "failed.json", err)
+
+
 def main(cfg: DictConfig):
-    """Hydra task: train, turning user errors into one paragraph instead of a traceback."""
+    """Hydra task: train, turning user errors (bad input, a folder that cannot be written, Ctrl-C before
+    training) into one paragraph and an exit code instead of a traceback."""
     out_dir, multirun, job_name = _hydra_context()
     try:
-        return train(cfg, out_dir, job_name)
+        try:
+            return train(cfg, out_dir, job_name)
+        except OSError as err:
+            raise storage_error(err) or err
     except signals.Preempted as stop:
         print(f"\n{stop}\n", file=sys.stderr)
         raise
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted (Ctrl-C) outside the training steps; {shell_path(out_dir)} keeps its last checkpoint, "
+            f"if any (resume=auto continues from it).\n",
+            file=sys.stderr,
+        )
+        sys.exit(signals.EXIT_INTERRUPTED)
     except PodexpError as err:
-        atomic_write_json({"status": "failed", "error": str(err)}, out_dir / "failed.json")
+        _record_failure({"status": "failed", "error": str(err)}, out_dir)
         if not multirun:
             print(f"\nerror: {err}\n", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(err.exit_code)
         log.error("job %s failed: %s", job_name, err)
     except Exception as err:
         if not multirun:
             raise
-        atomic_write_json(
+        _record_failure(
             {"status": "failed", "error": f"{err.__class__.__name__}: {err}", "traceback": traceback.format_exc()},
-            out_dir / "failed.json",
+            out_dir,
         )
         log.exception("job %s failed; the other jobs of the sweep go on", job_name)
     return None
