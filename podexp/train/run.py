@@ -175,8 +175,11 @@ def main(cfg: DictConfig):
     try:
         try:
             return train(cfg, out_dir, job_name)
-        except OSError as err:
-            raise storage_error(err) or err
+        except OSError as err:  # the run folder cannot be written: one paragraph, not a traceback
+            problem = storage_error(err)
+            if problem is None:
+                raise
+            raise problem from None
     except signals.Preempted as stop:
         print(f"\n{stop}\n", file=sys.stderr)
         raise
