@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
+from podexp.registry import Pattern, PositiveFloat, PositiveInt, Registry, options_of, problems_with, raise_problems
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
@@ -85,6 +85,7 @@ class WandbSettings:
     group: str | None
     tags: list
     mode: str | None  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
+    init_timeout: PositiveFloat  # seconds wandb.init waits for the server before the offline fallback
 
 
 @dataclass(frozen=True)

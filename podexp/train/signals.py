@@ -5,8 +5,8 @@ step (a Python bool: no device synchronisation). It then writes a mid-epoch chec
 ``Preempted``, which ``run.main`` turns into exit code ``EXIT_PREEMPTED`` (75, ``EX_TEMPFAIL``:
 "temporary failure, try again"). A second signal exits at once with the same code: every file is
 written atomically, so the folder still holds the previous good checkpoint. Once a signal has come,
-the handlers stay installed until the process exits (a second SIGTERM during the checkpoint or the
-way out still exits 75, never 143).
+the handlers stay installed until the process exits, and the interpreter's own shutdown ignores the
+signals (a second SIGTERM during the checkpoint or the way out still exits 75, never 143).
 
 Ctrl-C (SIGINT) is handled the same way and exits with ``EXIT_INTERRUPTED`` (130, the shell's code
 for an interrupt), with one line and no traceback.
@@ -17,6 +17,7 @@ limit; a requeued job runs the same command in the same folder, where ``resume=a
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -99,6 +100,16 @@ def preemption_handlers():
         if _requested is None:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        else:
+            atexit.register(_ignore_during_shutdown)
+
+
+def _ignore_during_shutdown() -> None:
+    """At interpreter exit Python resets a Python-level handler to the default one (a second SIGTERM
+    would then end the process with 143), but keeps an ignored signal ignored: after a preemption the
+    last moments of the exit, already on its way out with the preemption code, ignore further signals."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
 
 
 def requested_by_all(dist, steps_done: int, every: int, device) -> bool:
