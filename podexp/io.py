@@ -18,7 +18,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from podexp.errors import PodexpError
+from podexp.errors import PodexpError, shell_path
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, Path]:
                 if candidate != path:
                     log.warning("Falling back to the previous checkpoint %s.", candidate)
                 return state, candidate
-    tried = ", ".join(str(c) for c in candidates)
+    tried = ", ".join(shell_path(c) for c in candidates)
     raise PodexpError(
         f"No readable checkpoint at {tried}. The file is missing, truncated or not a "
         f"podexp checkpoint. Point resume= at a good last.pt/prev.pt, or start afresh "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
+from podexp.errors import shell_path
 from podexp.registry import Pattern, PositiveFloat, PositiveInt, Registry, options_of, problems_with, raise_problems
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
@@ -117,7 +118,7 @@ def resume_problem(setting) -> str | None:
     if path.exists() or path.name == "last.pt" and (path.parent / "prev.pt").exists():
         return None
     return (
-        f"resume={setting}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
+        f"resume={shell_path(setting)}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
         f"prev.pt) or a run folder that holds one, resume=auto to continue in this run's folder, or "
         f"resume=null to start afresh."
     )
