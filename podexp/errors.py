@@ -18,8 +18,9 @@ class PodexpError(Exception):
     exit_code = 2
 
 
-class ConfigError(PodexpError):
-    """The composed configuration is invalid."""
+class ConfigError(PodexpError, ValueError):
+    """The composed configuration is invalid; from the library (``build("pod", num_classes=1, ...)``) it is a
+    ``ValueError`` like any bad argument."""
 
 
 class DataError(PodexpError):

@@ -141,3 +141,10 @@ def test_misuse_of_loss_z_y_is_a_sentence_not_an_indexing_error(name, case):
 def test_predict_names_latent_dim_for_a_wrong_width(name):
     with pytest.raises(ValueError, match=r"predict\(z\): z has shape \(6, 3\); expected \(B, 8\)"):
         build(name, num_classes=K, latent_dim=D).predict(torch.randn(B, 3))
+
+
+def test_a_bad_build_argument_is_a_value_error_with_a_sentence():
+    with pytest.raises(ValueError, match=r"loss.alpha=-1: must be > 0\."):
+        build("pod", num_classes=K, latent_dim=D, alpha=-1)
+    with pytest.raises(ValueError, match=r"latent_dim=0: must be >= 1\."):
+        build("softmax", num_classes=K, latent_dim=0)
