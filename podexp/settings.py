@@ -98,7 +98,7 @@ class RunSettings:
     data_root: str
     resume: str | None  # auto | null | PATH (see resume_problem)
     resume_allow_changes: bool
-    allow_failures: bool  # a sweep with failed jobs exits 0 (podexp.train.sweep_report)
+    allow_failures: bool  # a sweep with failed jobs exits 0 (podexp.train.hydra_callbacks)
     smoke: dict | None = None  # debug=smoke's choices for an experiment (its stand-in dataset)
     label: dict | None = None  # labels that place a run in a table (analysis.runs)
 

@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 
 from podexp.errors import ConfigError
 from podexp.io import atomic_write_text, load_checkpoint, save_checkpoint
-from podexp.train import resume, run, signals
-from podexp.train.sweep_report import FailedJobs
+from podexp.train import hydra_callbacks, resume, run, signals
+from podexp.train.hydra_callbacks import FailedJobs, WritableOutput
 
 TINY = (
     *FAST,
@@ -249,3 +249,24 @@ def test_train_py_two_sigterms_exit_75_at_any_spacing(tmp_path, spacing):
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == signals.EXIT_PREEMPTED, stderr[-2000:]
     load_checkpoint(tmp_path / "last.pt")  # a complete checkpoint either way
+
+
+@pytest.mark.parametrize("mode", ["run", "sweep"])
+def test_an_unwritable_output_folder_is_refused_before_hydra_creates_it(tmp_path, monkeypatch, capsys, mode):
+    """Hydra's own mkdir of the run folder would fail with a traceback: the callback checks first, and
+    leaves nothing behind when the folder can be written."""
+    target = tmp_path / "shared space" / "runs" / "x"
+    config = OmegaConf.create({"hydra": {mode: {"dir": str(target)}}})
+    start = getattr(WritableOutput(), f"on_{'multirun' if mode == 'sweep' else 'run'}_start")
+    start(config)  # writable: passes, creates nothing
+    assert list(tmp_path.iterdir()) == []
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(hydra_callbacks.tempfile, "mkdtemp", denied)
+    with pytest.raises(SystemExit) as stop:
+        start(config)
+    err = capsys.readouterr().err
+    assert stop.value.code == 1
+    assert f"error: Cannot write '{target}': permission denied. podexp writes every run into its output folder" in err
