@@ -48,8 +48,10 @@ def _synced_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a write to a handle names no file
+            err.filename = str(path)
         raise
     return tmp
 

@@ -85,7 +85,6 @@ class Checkpointer(Callback):
         try:
             save_checkpoint(state, self.out_dir)
         except OSError as err:  # disk full: say how much room a checkpoint takes (prev.pt holds another)
-            err.filename = err.filename or str(self.out_dir / "last.pt")  # a write to a handle names no file
             problem = storage_error(
                 err, f" A checkpoint of this run needs about {tensor_bytes(state) / 2**20:.1f} MiB."
             )
