@@ -171,7 +171,7 @@ def load_mnist_like(name: Literal["mnist", "fashion_mnist"], root: str, download
     if folder is None:
         files = ", ".join(IDX_FILES.values())
         why = f" Downloading failed ({download_error})." if download_error else ""
-        raise DataError(f"{name} not found under {root.resolve()}.{why} Put the four idx files ({files}; "
+        raise DataError(f"{name} not found under {shell_path(root.resolve())}.{why} Put the four idx files ({files}; "
                         f"gzipped or not) in that folder, or point dataset.root= at the folder that "
                         f"holds them (torchvision's {_TORCHVISION_FOLDER[name]}/raw layout works too).")
 
@@ -213,8 +213,8 @@ def load_cifar(name: Literal["cifar10", "cifar100"], root: str, download: bool =
                 download_error = f"downloading failed: {err}"
         if download_error:
             raise DataError(
-                f"{name.upper()} was not found in {root.resolve()} and {download_error}. Put "
-                f"{archive} (from https://www.cs.toronto.edu/~kriz/{archive}) in {root.resolve()}/, or "
-                f"extract it there so that {root.resolve()}/{folder}/ exists, then run again; "
+                f"{name.upper()} was not found in {shell_path(root.resolve())} and {download_error}. Put "
+                f"{archive} (from https://www.cs.toronto.edu/~kriz/{archive}) in {shell_path(root.resolve())}/, or "
+                f"extract it there so that {shell_path(root.resolve() / folder)}/ exists, then run again; "
                 f"or point dataset.root= (or $PODEXP_DATA) at the folder that already holds it.") from None
     return _as_splits(train.data, train.targets, test.data, test.targets, train.classes)

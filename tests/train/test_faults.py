@@ -22,6 +22,7 @@ from podexp.errors import ConfigError
 from podexp.io import atomic_write_text, load_checkpoint, save_checkpoint
 from podexp.train import hydra_callbacks, resume, run, signals
 from podexp.train.hydra_callbacks import FailedJobs, WritableOutput
+from podexp.validate import validate_config
 
 TINY = (
     *FAST,
@@ -271,3 +272,8 @@ def test_an_unwritable_output_folder_is_refused_before_hydra_creates_it(tmp_path
     err = capsys.readouterr().err
     assert stop.value.code == 1
     assert f"error: Cannot write '{target}': permission denied. podexp writes every run into its output folder" in err
+
+
+def test_a_missing_dataset_folder_with_a_space_is_quoted_in_the_message(tmp_path):
+    with pytest.raises(ConfigError, match=f"dataset.root='{tmp_path}/my data': the folder does not exist"):
+        validate_config(compose(*FAST, "dataset=tiny_imagenet", f"dataset.root={tmp_path}/my data"))
