@@ -86,7 +86,7 @@ class LatentLoss(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor, objective: int = 0) -> torch.Tensor:
         self.check_batch(z, y)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return self.compute(z.float(), y, objective)
+            return self.compute(z.float(), y.long(), objective)  # any integer dtype: int32/uint8 labels too
 
     @torch.no_grad()
     def predict(self, z: torch.Tensor) -> torch.Tensor:

@@ -148,3 +148,12 @@ def test_a_bad_build_argument_is_a_value_error_with_a_sentence():
         build("pod", num_classes=K, latent_dim=D, alpha=-1)
     with pytest.raises(ValueError, match=r"latent_dim=0: must be >= 1\."):
         build("softmax", num_classes=K, latent_dim=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_labels_of_any_integer_dtype_give_the_same_loss(name, dtype):
+    torch.manual_seed(0)
+    loss = build(name, num_classes=K, latent_dim=D).eval()
+    z, y = torch.randn(B, D), torch.arange(B) % K
+    assert torch.equal(loss(z, y.to(dtype)), loss(z, y))
