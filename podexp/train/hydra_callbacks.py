@@ -24,8 +24,11 @@ EXIT_JOBS_FAILED = 1
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
-    """Every job folder under ``sweep_dir`` (the folders Hydra gave a ``.hydra`` record)."""
-    return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra") if p.parent != Path(sweep_dir))
+    """Every job folder of a sweep: the subfolders Hydra gave a ``.hydra`` record (``hydra.sweep.subdir``
+    is one level, ``configs/hydra/default.yaml``), or the sweep folder itself when its subdir is empty (every
+    override result-neutral)."""
+    sweep_dir = Path(sweep_dir)
+    return sorted(p.parent for p in [*sweep_dir.glob("*/.hydra"), sweep_dir / ".hydra"] if p.is_dir())
 
 
 def failed_jobs(sweep_dir: Path) -> tuple[list[Path], int]:

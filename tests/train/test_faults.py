@@ -277,3 +277,14 @@ def test_an_unwritable_output_folder_is_refused_before_hydra_creates_it(tmp_path
 def test_a_missing_dataset_folder_with_a_space_is_quoted_in_the_message(tmp_path):
     with pytest.raises(ConfigError, match=f"dataset.root='{tmp_path}/my data': the folder does not exist"):
         validate_config(compose(*FAST, "dataset=tiny_imagenet", f"dataset.root={tmp_path}/my data"))
+
+
+def test_a_one_job_sweep_in_the_sweep_folder_itself_is_counted(tmp_path, capsys):
+    """``-m logger=wandb``: every override is left out of the job folder name, so the job is the sweep folder."""
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "failed.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        FailedJobs().on_multirun_end(
+            OmegaConf.create({"allow_failures": False, "hydra": {"sweep": {"dir": str(tmp_path)}}})
+        )
+    assert "1 of 1 jobs failed" in capsys.readouterr().err
