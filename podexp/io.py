@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from podexp.errors import PodexpError
+from podexp.errors import PodexpError, shell_path
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,21 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _synced_temp(path: Path, write: Callable[[BinaryIO], object]) -> str:
-    """A fsynced temporary file next to ``path`` filled by ``write(handle)``; returns its name."""
+    """A fsynced temporary file next to ``path`` filled by ``write(handle)``; returns its name. It is
+    created with mode 0666 minus the umask (0644 under umask 022), as ``open`` would create ``path``, so
+    the renamed file is as readable as any other (``tempfile.mkstemp`` would make it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a write to a handle names no file
+            err.filename = str(path)
         raise
     return tmp
 
@@ -120,6 +125,16 @@ def prune_checkpoints(folder: str | os.PathLike, keep: str) -> None:
         (Path(folder) / name).unlink(missing_ok=True)
 
 
+def tensor_bytes(tree) -> int:
+    """The bytes of the tensors in a nested dict/list (a checkpoint's size, give or take its pickle)."""
+    if isinstance(tree, dict):
+        return sum(tensor_bytes(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return sum(tensor_bytes(v) for v in tree)
+    nbytes = getattr(tree, "nbytes", None)
+    return nbytes if isinstance(nbytes, int) else 0
+
+
 def _try_load(path: Path):
     import torch
 
@@ -141,7 +156,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, Path]:
                 if candidate != path:
                     log.warning("Falling back to the previous checkpoint %s.", candidate)
                 return state, candidate
-    tried = ", ".join(str(c) for c in candidates)
+    tried = ", ".join(shell_path(c) for c in candidates)
     raise PodexpError(
         f"No readable checkpoint at {tried}. The file is missing, truncated or not a "
         f"podexp checkpoint. Point resume= at a good last.pt/prev.pt, or start afresh "

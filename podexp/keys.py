@@ -21,6 +21,7 @@ RESULT_NEUTRAL_KEYS = (
     "resume",
     "resume_allow_changes",  # how a run starts, not what it computes
     "optimized_metric",  # which of its numbers a sweeper reads
+    "allow_failures",  # a sweep's exit code
     "name",  # the output folder and the W&B group
     "data_root",
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)

@@ -13,12 +13,15 @@ from typing import Annotated, Callable
 
 import torch
 
-from podexp.registry import NonNegativeFloat, PositiveFloat, Range, Registry
+from podexp.registry import Items, NonNegativeFloat, PositiveFloat, Range, Registry
 
 OPTIMIZERS = Registry("optim", context=("param_groups", "kernel"), config_group="optim")
 SCHEDULES = Registry("sched", context=("steps_per_epoch", "epochs"), config_group="sched")
 
 Factor = Callable[[int], float]
+Momentum = Annotated[float, Range(ge=0, lt=1)]  # 1 or more: the velocity never decays and the run diverges
+AdamBetas = Annotated[list, Items(float, Range(ge=0, lt=1), length=2)]
+Milestones = Annotated[list, Items(int, Range(ge=0), increasing=True)]  # epochs
 
 
 @OPTIMIZERS.register("sgd")
@@ -27,7 +30,7 @@ def sgd(
     kernel: dict,
     *,
     lr: PositiveFloat,
-    momentum: NonNegativeFloat,
+    momentum: Momentum,
     weight_decay: NonNegativeFloat,
     nesterov: bool,
     reset_momentum_at_milestones: bool,
@@ -42,7 +45,7 @@ def sgd(
 
 @OPTIMIZERS.register("adamw")
 def adamw(
-    param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: list, weight_decay: NonNegativeFloat
+    param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: AdamBetas, weight_decay: NonNegativeFloat
 ) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, **kernel)
 
@@ -68,7 +71,7 @@ def linear_warmup(factor: Factor, warmup_steps: int) -> Factor:
 
 @SCHEDULES.register("multistep")
 def multistep(
-    steps_per_epoch: int, epochs: int, *, milestones: list, gamma: PositiveFloat, warmup_epochs: NonNegativeFloat
+    steps_per_epoch: int, epochs: int, *, milestones: Milestones, gamma: PositiveFloat, warmup_epochs: NonNegativeFloat
 ) -> Factor:
     """x ``gamma`` at each milestone epoch."""
 

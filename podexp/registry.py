@@ -7,7 +7,8 @@ be, and the validator (``podexp.validate``) reads nothing else:
 * a plain type: ``float`` (finite), ``int``, ``bool``, ``str``, ``list``, ``dict``;
 * ``Literal["a", "b"]`` for a fixed set of choices (``bool | Literal["auto"]``: false, true or auto);
 * ``Annotated[float, Range(gt=0)]`` for a bounded number, ``Annotated[str, Pattern(...)]`` for a string
-  of a given form;
+  of a given form, ``Annotated[list, Items(int, Range(ge=0), increasing=True)]`` for a list whose items
+  are bounded numbers (optionally strictly increasing, optionally of a fixed ``length``);
 * ``X | None`` where ``null`` is allowed.
 
 Defaults have one home, the config files: when a registry names a config group, ``build(name)`` fills
@@ -78,6 +79,38 @@ class Pattern:
     meaning: str
 
 
+@dataclass(frozen=True)
+class Items:
+    """What every item of a list must be: ``kind`` (int or float) within ``range``; ``increasing``: each
+    item larger than the one before; ``length``: exactly that many items."""
+
+    kind: type
+    range: Range | None = None
+    increasing: bool = False
+    length: int | None = None
+
+    def describe(self) -> str:
+        what = "integers" if self.kind is int else "numbers"
+        bounds = f" {self.range.describe()}" if self.range is not None else ""
+        count = f"{self.length} " if self.length is not None else ""
+        order = ", each larger than the one before" if self.increasing else ""
+        return f"a list of {count}{what}{bounds}{order}"
+
+    def problem(self, key: str, value) -> str | None:
+        """What is wrong with the list ``value`` (already known to be a list), or None."""
+        items = list(value)
+        if self.length is not None and len(items) != self.length:
+            return f"{key}={items}: must be {self.describe()}."
+        for item in items:
+            if not is_kind(item, self.kind) or not math.isfinite(item):
+                return f"{key}={items}: {item!r} is not {KIND_WORDS[self.kind]}; must be {self.describe()}."
+            if self.range is not None and not self.range.contains(item):
+                return f"{key}={items}: {item} is not {self.range.describe()}; must be {self.describe()}."
+        if self.increasing and any(b <= a for a, b in zip(items, items[1:])):
+            return f"{key}={items}: must be {self.describe()} (sort them, drop repeats)."
+        return None
+
+
 def yaml_text(value) -> str:
     """``value`` as it is written in a config file or on the command line (true, false, null)."""
     if isinstance(value, bool):
@@ -102,12 +135,15 @@ class Option:
     nullable: bool = False
     default: Any = EMPTY
     pattern: Pattern | None = None
+    items: Items | None = None
 
     def describe(self) -> str:
         if self.choices is not None:
             text = one_of(self.choices)
         elif self.pattern is not None:
             text = self.pattern.meaning
+        elif self.items is not None:
+            text = self.items.describe()
         else:
             text = KIND_WORDS.get(self.kind, "any value")
             if self.range is not None:
@@ -133,6 +169,8 @@ class Option:
                 return f"{key}={value}: must be {self.range.describe()}."
         if self.pattern is not None and not re.fullmatch(self.pattern.regex, value):
             return f"{key}={value}: use {self.pattern.meaning}."
+        if self.items is not None:
+            return self.items.problem(key, value)
         return None
 
 
@@ -197,7 +235,8 @@ def option_from_annotation(name: str, annotation, default=EMPTY) -> Option:
         option = Option(name, kind if kind in KIND_WORDS else None, default=default)
     bounds = next((e for e in extras if isinstance(e, Range)), option.range)
     pattern = next((e for e in extras if isinstance(e, Pattern)), option.pattern)
-    return dataclasses.replace(option, range=bounds, pattern=pattern)
+    items = next((e for e in extras if isinstance(e, Items)), option.items)
+    return dataclasses.replace(option, range=bounds, pattern=pattern, items=items)
 
 
 def _parameters(fn: Callable) -> dict[str, inspect.Parameter]:

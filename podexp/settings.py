@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
+from podexp.errors import shell_path
 from podexp.io import CHECKPOINTS_DROPPED_AT_END
 from podexp.registry import (
     NonNegativeInt,
     Pattern,
+    PositiveFloat,
     PositiveInt,
     Registry,
     options_of,
@@ -103,6 +105,7 @@ class WandbSettings:
     tags: list
     mode: str | None  # null: WANDB_MODE or online; offline | disabled (others: W&B decides)
     log_every_n_steps: NonNegativeInt  # 0: once per epoch only
+    init_timeout: PositiveFloat  # seconds wandb.init waits for the server before the offline fallback
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class RunSettings:
     resume: str | None  # auto | null | PATH (see resume_problem)
     resume_allow_changes: bool
     optimized_metric: OptimizedMetric  # what main() returns to a sweeper (result.json's key)
+    allow_failures: bool  # a sweep with failed jobs exits 0 (podexp.train.hydra_callbacks)
     smoke: dict | None = None  # debug=smoke's choices for an experiment (its stand-in dataset)
     label: dict | None = None  # labels that place a run in a table (analysis.runs)
 
@@ -144,7 +148,7 @@ def resume_problem(setting) -> str | None:
     if path.exists() or path.name == "last.pt" and (path.parent / "prev.pt").exists():
         return None
     return (
-        f"resume={setting}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
+        f"resume={shell_path(setting)}: no such checkpoint file or run folder. Give a checkpoint file (last.pt or "
         f"prev.pt) or a run folder that holds one, resume=auto to continue in this run's folder, or "
         f"resume=null to start afresh."
     )

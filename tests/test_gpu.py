@@ -102,3 +102,38 @@ def test_short_cuda_training_run_learns(tmp_path):
     result = train_in_process(tmp_path, *FAST, *CUDA, "loss=pod", "trainer.epochs=4")
     assert result["device"].startswith("cuda")
     assert result["final_test_acc"] > 50.0  # 10 classes: chance is 10%
+
+
+@pytest.mark.parametrize("name", ["softmax", "pod", "arcface"])
+def test_checking_z_and_y_on_cuda_needs_no_host_sync(name):
+    """loss(z, y) validates its arguments (issue 13, item 7) without a device-to-host read on CUDA."""
+    from podexp.losses import build
+
+    loss = build(name, num_classes=10, latent_dim=32).cuda().train()
+    z = torch.randn(64, 32, device="cuda", requires_grad=True)
+    y = torch.randint(0, 10, (64,), device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        value = loss(z, y)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(value)
+
+
+def test_a_label_out_of_range_on_cuda_fails_with_the_sentence():
+    """The device-side assertion ends the process (it poisons the CUDA context), so it runs in a child."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    script = (
+        "import torch\nfrom podexp.losses import build\n"
+        "loss = build('pod', num_classes=5, latent_dim=8).cuda()\n"
+        "loss(torch.randn(4, 8, device='cuda'), torch.tensor([0, 1, -1, 2], device='cuda'))\n"
+        "torch.cuda.synchronize()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "every label in y must lie in [0, num_classes=5)" in done.stderr or "device-side assert" in done.stderr

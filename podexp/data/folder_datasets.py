@@ -10,7 +10,7 @@ from pathlib import Path
 from podexp.data.folders import class_folders, decode_cached, scan_split
 from podexp.data.prepare.tiny_imagenet import arrange_val, val_needs_arranging
 from podexp.data.sources import TensorSplits, _as_splits
-from podexp.errors import DataError
+from podexp.errors import DataError, shell_path
 from podexp.fields import Channels, NumClasses
 from podexp.registry import PositiveInt
 
@@ -38,7 +38,8 @@ def load_tiny_imagenet(root: str, num_classes: NumClasses = 200, train_per_class
     root = Path(root).expanduser()
     train_dir, val_dir = root / "train", root / "val"
     if not train_dir.is_dir() or not val_dir.is_dir():
-        raise DataError(f"Tiny ImageNet not found: {root.resolve()} must hold train/ and val/. {TINY_HOW_TO}")
+        raise DataError(f"Tiny ImageNet not found: {shell_path(root.resolve())} must hold train/ and val/. "
+                        f"{TINY_HOW_TO}")
     if val_needs_arranging(root):
         arrange_val(root)
     classes = class_folders(train_dir)
@@ -63,7 +64,7 @@ def load_facescrub(root: str, num_classes: NumClasses = 100, image_size: Positiv
     root = Path(root).expanduser()
     train_dir, test_dir = root / "train", root / "test"
     if not train_dir.is_dir() or not test_dir.is_dir():
-        raise DataError(f"FaceScrub not found: {root.resolve()} must hold train/<identity>/ and "
+        raise DataError(f"FaceScrub not found: {shell_path(root.resolve())} must hold train/<identity>/ and "
                         f"test/<identity>/. {FACESCRUB_HOW_TO}")
     classes = class_folders(train_dir)
     if len(classes) != num_classes or class_folders(test_dir) != classes:

@@ -14,7 +14,7 @@ from podexp.data.holdout import holdout_mask
 from podexp.data.loaders import check_batch_fits
 from podexp.data.registry import DatasetFields
 from podexp.data.streaming import FolderStreamLoader
-from podexp.errors import DataError
+from podexp.errors import DataError, shell_path
 from podexp.fields import NumClasses, ValFraction
 from podexp.registry import NonNegativeInt, PositiveInt
 
@@ -50,7 +50,7 @@ def select_classes(train_dir: Path, num_classes: int, class_list: str | None) ->
 def _check_layout(root: Path) -> None:
     train_dir, val_dir = root / "train", root / "val"
     if not train_dir.is_dir() or not val_dir.is_dir():
-        raise DataError(f"ImageNet not found: {root.resolve()} must hold train/ and val/. {HOW_TO}")
+        raise DataError(f"ImageNet not found: {shell_path(root.resolve())} must hold train/ and val/. {HOW_TO}")
     if any(is_image(p.name) for p in val_dir.iterdir() if p.is_file()):
         raise DataError(f"{val_dir} still holds images directly instead of val/<wnid>/ class folders. "
                         f"{HOW_TO}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from podexp.errors import shell_path
 from podexp.fields import Channels, LatentDim, NumClasses, Stem, ValFraction
 from podexp.registry import PositiveInt, Registry, is_kind
 
@@ -72,7 +73,7 @@ def field_problems(name: str, values: Mapping) -> list[str]:
     if root is not None and not (downloadable and values.get("download", signature.get("download").default)) \
             and not Path(str(root)).expanduser().is_dir():
         fix = ", or set dataset.download=true" if downloadable else " (docs/datasets.md says how to get them)"
-        problems.append(f"dataset.root={root}: the folder does not exist"
+        problems.append(f"dataset.root={shell_path(root)}: the folder does not exist"
                         f"{' and dataset.download=false' if downloadable else ''}. Point dataset.root "
                         f"(or $PODEXP_DATA) at the folder holding the {name} files{fix}.")
     return problems

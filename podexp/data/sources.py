@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import socket
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,7 +16,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from podexp.errors import DataError
+from podexp.errors import DataError, shell_path
 from podexp.fields import Channels, NumClasses
 from podexp.registry import NonNegativeFloat, PositiveInt, Range
 
@@ -103,21 +104,35 @@ _CLASSES = {"mnist": [str(k) for k in range(10)],
                               "Sneaker", "Bag", "Ankle boot"]}
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The content of ``path``, gunzipped for a ``.gz`` name; a damaged archive is a ``DataError``."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{shell_path(path)} is not a readable gzip file ({err.__class__.__name__}: {err}); it "
+                        f"is truncated or was saved as something else (an HTML error page?). Delete it and "
+                        f"re-download it.") from None
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read an idx file (gzipped or not): magic 0x0000 <dtype 0x08> <ndim>, big-endian sizes, data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    data = _read_bytes(path)
     if len(data) < 4:
-        raise DataError(f"{path} is not an idx file (only {len(data)} bytes).")
+        raise DataError(f"{shell_path(path)} is not an idx file (only {len(data)} bytes). Re-download it.")
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte idx file (bad magic number). Re-download it.")
+        raise DataError(f"{shell_path(path)} is not an unsigned-byte idx file (bad magic number). Re-download it.")
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{shell_path(path)} is truncated inside its header ({len(data)} bytes, the header "
+                        f"alone needs {4 + 4 * ndim}). Re-download it.")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     expected = int(np.prod(shape))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != expected:
-        raise DataError(f"{path} is truncated: its header promises {expected} bytes of data, the file "
+        raise DataError(f"{shell_path(path)} is truncated: its header promises {expected} bytes of data, the file "
                         f"holds {body.size}. Re-download it.")
     return body.reshape(shape).copy()   # writable, independent of the file buffer
 
@@ -156,7 +171,7 @@ def load_mnist_like(name: Literal["mnist", "fashion_mnist"], root: str, download
     if folder is None:
         files = ", ".join(IDX_FILES.values())
         why = f" Downloading failed ({download_error})." if download_error else ""
-        raise DataError(f"{name} not found under {root.resolve()}.{why} Put the four idx files ({files}; "
+        raise DataError(f"{name} not found under {shell_path(root.resolve())}.{why} Put the four idx files ({files}; "
                         f"gzipped or not) in that folder, or point dataset.root= at the folder that "
                         f"holds them (torchvision's {_TORCHVISION_FOLDER[name]}/raw layout works too).")
 
@@ -198,8 +213,8 @@ def load_cifar(name: Literal["cifar10", "cifar100"], root: str, download: bool =
                 download_error = f"downloading failed: {err}"
         if download_error:
             raise DataError(
-                f"{name.upper()} was not found in {root.resolve()} and {download_error}. Put "
-                f"{archive} (from https://www.cs.toronto.edu/~kriz/{archive}) in {root.resolve()}/, or "
-                f"extract it there so that {root.resolve()}/{folder}/ exists, then run again; "
+                f"{name.upper()} was not found in {shell_path(root.resolve())} and {download_error}. Put "
+                f"{archive} (from https://www.cs.toronto.edu/~kriz/{archive}) in {shell_path(root.resolve())}/, or "
+                f"extract it there so that {shell_path(root.resolve() / folder)}/ exists, then run again; "
                 f"or point dataset.root= (or $PODEXP_DATA) at the folder that already holds it.") from None
     return _as_splits(train.data, train.targets, test.data, test.targets, train.classes)

@@ -12,6 +12,12 @@ Hooks the trainer calls, so that no loss needs a special case in the training lo
 * ``on_step(global_step)``: before every training step (L-Softmax's lambda annealing);
 * ``on_epoch_end(epoch, all_reduce)``: after every training epoch (NaC/POD's v update);
 * ``state_metrics()``: floats worth logging each epoch (v, lambda).
+
+``loss(z, y)`` and ``predict(z)`` check their arguments first (``check_batch``): misuse is a ``TypeError``
+or ``ValueError`` naming ``z``, ``y``, ``num_classes`` and ``latent_dim``, not an indexing error deep in a
+loss (a label of -1 would otherwise wrap to class K-1, an empty batch give NaN). The checks read shapes
+and dtypes only; the label range is read on the CPU and asserted asynchronously on an accelerator, so a
+training step does not wait for the device.
 """
 
 from __future__ import annotations
@@ -37,13 +43,54 @@ class LatentLoss(nn.Module):
     def scores(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- argument checks -----------------------------------------------------------------------
+    def check_latent(self, z, call: str = "loss(z, y)") -> None:
+        """``z`` is a floating (B, latent_dim) tensor with B >= 1."""
+        d = self.latent_dim
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"{call}: z must be a torch.Tensor of shape (B, latent_dim={d}); got {type(z).__name__}.")
+        if not z.is_floating_point():
+            raise TypeError(f"{call}: z must be a floating-point tensor (the latent features); got dtype {z.dtype}.")
+        if z.dim() != 2 or z.shape[1] != d:
+            raise ValueError(
+                f"{call}: z has shape {tuple(z.shape)}; expected (B, {d}), one row of latent_dim={d} features per "
+                f"sample. Build the loss with the latent_dim of your network's FC1 output."
+            )
+        if z.shape[0] == 0:
+            raise ValueError(f"{call}: the batch is empty (z has 0 rows); the loss of no samples is undefined.")
+
+    def check_batch(self, z, y) -> None:
+        """``check_latent(z)``; ``y`` is a (B,) integer tensor of class indices in [0, num_classes)."""
+        self.check_latent(z)
+        k, batch = self.num_classes, z.shape[0]
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"loss(z, y): y must be a torch.Tensor of class indices; got {type(y).__name__}.")
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise TypeError(
+                f"loss(z, y): y must hold integer class indices (e.g. torch.long) in [0, num_classes={k}); "
+                f"got dtype {y.dtype}. One-hot or soft labels are not supported: pass y.argmax(1)."
+            )
+        if tuple(y.shape) != (batch,):
+            raise ValueError(
+                f"loss(z, y): y has shape {tuple(y.shape)}; expected ({batch},), one class index per row of z."
+            )
+        in_range = f"loss(z, y): every label in y must lie in [0, num_classes={k})"
+        if y.device.type == "cpu":
+            low, high = int(y.min()), int(y.max())
+            if low < 0 or high >= k:
+                raise ValueError(f"{in_range}; found {low if low < 0 else high}.")
+        else:  # no host synchronisation: the device raises at its next synchronisation point
+            torch._assert_async(((y >= 0) & (y < k)).all(), in_range + ".")
+
     # -- the public interface ------------------------------------------------------------------
     def forward(self, z: torch.Tensor, y: torch.Tensor, objective: int = 0) -> torch.Tensor:
+        self.check_batch(z, y)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return self.compute(z.float(), y, objective)
+            return self.compute(z.float(), y.long(), objective)  # any integer dtype: int32/uint8 labels too
 
     @torch.no_grad()
     def predict(self, z: torch.Tensor) -> torch.Tensor:
+        self.check_latent(z, "predict(z)")
         with torch.autocast(device_type=z.device.type, enabled=False):
             return self.scores(z.float())
 

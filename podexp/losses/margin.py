@@ -19,6 +19,7 @@ margin-free cosines (docs/method.md §4).
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,12 @@ from torch import nn
 from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import LOSSES
-from podexp.registry import NonNegativeFloat, PositiveFloat
+from podexp.registry import PositiveFloat, Range
+
+# a margin subtracted from a cosine (in [-1, 1]): 2 or more puts the target below every other class for good
+CosineMargin = Annotated[float, Range(ge=0, lt=2)]
+# a margin added to an angle (in [0, pi]): pi or more turns the target cosine back up
+AngleMargin = Annotated[float, Range(ge=0, lt=3.1416)]
 
 MIN_SINE_SQUARED = 1e-7
 MAX_ABS_COSINE = math.sqrt(1.0 - MIN_SINE_SQUARED)
@@ -87,7 +93,7 @@ class CosineClassifierLoss(LatentLoss):
 class AMSoftmaxLoss(CosineClassifierLoss):
     """AM-Softmax / CosFace: target s * (cos theta_y - m)."""
 
-    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat, margin: NonNegativeFloat):
+    def __init__(self, num_classes: NumClasses, latent_dim: LatentDim, scale: PositiveFloat, margin: CosineMargin):
         super().__init__(num_classes, latent_dim, scale)
         self.margin = float(margin)
 
@@ -108,7 +114,7 @@ class ArcFaceLoss(CosineClassifierLoss):
         num_classes: NumClasses,
         latent_dim: LatentDim,
         scale: PositiveFloat,
-        margin: NonNegativeFloat,
+        margin: AngleMargin,
         easy_margin: bool,
     ):
         super().__init__(num_classes, latent_dim, scale)
@@ -135,8 +141,8 @@ class CombinedMarginLoss(CosineClassifierLoss):
         latent_dim: LatentDim,
         scale: PositiveFloat,
         m1: PositiveFloat,
-        m2: NonNegativeFloat,
-        m3: NonNegativeFloat,
+        m2: AngleMargin,
+        m3: CosineMargin,
         monotonic_fallback: bool,
         easy_margin: bool,
     ):

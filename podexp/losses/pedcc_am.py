@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from podexp.fields import LatentDim, NumClasses
-from podexp.losses.margin import am_softmax_cross_entropy
+from podexp.losses.margin import CosineMargin, am_softmax_cross_entropy
 from podexp.losses.pedcc_family import PEDCCLoss
 from podexp.losses.registry import LOSSES
 from podexp.pedcc import PedccMethod
-from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
+from podexp.registry import NonNegativeInt, PositiveFloat
 
 
 @LOSSES.register("pedcc_loss")
@@ -27,7 +27,7 @@ class PEDCCAMSoftmaxLoss(PEDCCLoss):
         num_classes: NumClasses,
         latent_dim: LatentDim,
         scale: PositiveFloat,
-        margin: NonNegativeFloat,
+        margin: CosineMargin,
         mse_power: PositiveFloat,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,

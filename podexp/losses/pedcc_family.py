@@ -82,9 +82,13 @@ class NaCLoss(PEDCCLoss):
         return float(self.v_value)
 
     def _accumulate_norms(self, z):
+        """Add the batch's finite norms to the epoch's sums: a row with a NaN or inf (a diverging step,
+        which the trainer skips or stops on) is left out, so v stays finite (no host synchronisation)."""
         source = z if self.v_norm_source == "latent" else z @ self.pedcc.T
-        self.norm_sum += source.detach().norm(dim=1).sum().double()
-        self.norm_count += z.shape[0]
+        norms = source.detach().norm(dim=1).double()
+        finite = torch.isfinite(norms)
+        self.norm_sum += torch.where(finite, norms, torch.zeros_like(norms)).sum()
+        self.norm_count += finite.sum()
 
     def nac(self, z, y):
         if self.training:

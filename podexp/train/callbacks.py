@@ -17,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from podexp.io import save_checkpoint
+from podexp.errors import storage_error
+from podexp.io import save_checkpoint, tensor_bytes
 from podexp.train import resume, signals
 from podexp.train.loggers import LocalMetrics, WandbLogger
 
@@ -80,16 +81,23 @@ class Checkpointer(Callback):
         self.out_dir, self.resolved, self.wandb_run_id = Path(out_dir), resolved, wandb_run_id
 
     def save(self, trainer) -> None:
-        if trainer.dist.is_main:
-            save_checkpoint(
-                {
-                    **trainer.state_dict(),
-                    "config": self.resolved,
-                    "config_hash": resume.config_hash(self.resolved),
-                    "wandb_run_id": self.wandb_run_id(),
-                },
-                self.out_dir,
+        if not trainer.dist.is_main:
+            return
+        state = {
+            **trainer.state_dict(),
+            "config": self.resolved,
+            "config_hash": resume.config_hash(self.resolved),
+            "wandb_run_id": self.wandb_run_id(),
+        }
+        try:
+            save_checkpoint(state, self.out_dir)
+        except OSError as err:  # disk full: say how much room a checkpoint takes (prev.pt holds another)
+            problem = storage_error(
+                err, f" A checkpoint of this run needs about {tensor_bytes(state) / 2**20:.1f} MiB."
             )
+            if problem is None:
+                raise
+            raise problem from None
 
     def on_epoch_end(self, trainer, row: dict) -> None:
         self.save(trainer)
@@ -109,8 +117,9 @@ class Preemption(Callback):
             return
         if self.checkpointer is not None:
             self.checkpointer.save(trainer)
+        saved, reason = self.checkpointer is not None, signals.reason()
         raise signals.Preempted(
-            resume.preemption_message(self.out_dir, self.checkpointer is not None, trainer.epoch, trainer.step_in_epoch)
+            resume.preemption_message(self.out_dir, saved, trainer.epoch, trainer.step_in_epoch, reason)
         )
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+from podexp.errors import shell_path
 from podexp.io import append_line, atomic_write_text, read_jsonl, write_jsonl
 from podexp.keys import configuration_name, job_folder_name
 
@@ -90,12 +91,20 @@ class WandbLogger:
             resume="allow" if run_id else None,
             reinit="finish_previous",
         )
+        timeout = float(cfg.init_timeout)
         try:
             import wandb
 
+            # a server that never answers blocks init for the timeout (W&B's own default: 90 s)
+            settings["settings"] = wandb.Settings(init_timeout=timeout)
             self.run = wandb.init(mode=cfg.get("mode") or None, **settings)
-        except Exception as err:  # wandb down, bad key, bad mode: keep training
-            log.warning("W&B could not start (%s: %s).", err.__class__.__name__, err)
+        except Exception as err:  # wandb down or silent past logger.init_timeout, bad key, bad mode: keep training
+            log.warning(
+                "W&B could not start (%s: %s; it waits logger.init_timeout=%g s for the server).",
+                err.__class__.__name__,
+                err,
+                timeout,
+            )
             self._fall_back_to_offline(settings, out_dir)
         self._safely("define_metric", self._define_axes)
 
@@ -113,10 +122,10 @@ class WandbLogger:
 
             self.run = wandb.init(mode="offline", **settings)
             log.warning(
-                "Training goes on with an offline W&B run (and metrics.jsonl/csv in %s). Upload it "
-                "later with `wandb sync %s/wandb/offline-run-*` once W&B is reachable.",
-                out_dir,
-                out_dir,
+                "The run went offline: training goes on with an offline W&B run (and metrics.jsonl/csv in %s). "
+                "Upload it later with `wandb sync %s/wandb/offline-run-*` once W&B is reachable.",
+                shell_path(out_dir),
+                shell_path(out_dir),
             )
         except Exception as err:
             log.warning(

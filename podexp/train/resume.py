@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from podexp.errors import ConfigError
+from podexp.errors import ConfigError, shell_path
 from podexp.io import load_checkpoint, read_json, read_jsonl, write_jsonl
 from podexp.keys import is_result_neutral
 from podexp.settings import explicit_checkpoint, resume_problem
@@ -143,14 +143,48 @@ def resume_state(cfg, resolved: dict, out_dir: Path, is_main: bool) -> dict | No
     return state
 
 
-def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int) -> str:
+def preemption_message(out_dir: Path, saved: bool, epoch: int, step: int, reason: str = "Preempted") -> str:
+    """What a stopped run says (``reason``: Preempted, or Interrupted for Ctrl-C); paths shell-quoted."""
     where = (
-        f"A checkpoint after step {step} of epoch {epoch + 1} is in {out_dir}/last.pt."
+        f"A checkpoint after step {step} of epoch {epoch + 1} is in {shell_path(out_dir / 'last.pt')}."
         if saved
         else "No checkpoint was written (trainer.checkpoint=false)."
     )
     return (
-        f"Preempted: {where} To continue, run the same command again with "
-        f"hydra.run.dir={out_dir} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "
-        f"or with resume={out_dir}/last.pt; a requeued cluster job continues by itself."
+        f"{reason}: {where} To continue, run the same command again with "
+        f"hydra.run.dir={shell_path(out_dir)} (a multirun: hydra.sweep.dir=<the sweep folder>) and resume=auto, "
+        f"or with resume={shell_path(out_dir / 'last.pt')}; a requeued cluster job continues by itself."
+    )
+
+
+def _shape_problems(saved: dict, current: dict, what: str) -> list[str]:
+    """The tensors of the state dict ``saved`` that ``current`` lacks, adds, or holds in another shape."""
+    problems = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = getattr(saved.get(key), "shape", None), getattr(current.get(key), "shape", None)
+        if key not in current:
+            problems.append(f"{what}.{key} is in the checkpoint but not in this run")
+        elif key not in saved:
+            problems.append(f"{what}.{key} is new in this run")
+        elif old is not None and new is not None and tuple(old) != tuple(new):
+            problems.append(f"{what}.{key} is {tuple(old)} in the checkpoint, {tuple(new)} now")
+    return problems
+
+
+def check_fits(state: dict, model: torch.nn.Module, loss: torch.nn.Module, resolved: dict) -> None:
+    """Refuse (``ConfigError``, before anything is written) a checkpoint whose model or loss tensors do not
+    fit the ones this config builds: ``resume_allow_changes=true`` accepts changes of training settings,
+    not of a shape (``dataset.latent_dim``, ``dataset.num_classes``, the backbone, the loss)."""
+    problems = _shape_problems(state["model"], model.state_dict(), "model")
+    problems += _shape_problems(state["loss"], loss.state_dict(), "loss")
+    if not problems:
+        return
+    changes = config_diff(state.get("config") or {}, resolved)
+    shown = "; ".join(problems[:5]) + (f"; ... ({len(problems) - 5} more)" if len(problems) > 5 else "")
+    raise ConfigError(
+        f"The checkpoint cannot resume this run: its tensors do not fit the model and loss this config builds "
+        f"({shown}). Of the changed settings ({'; '.join(changes) or 'none'}), those that change a weight's "
+        f"shape or the set of weights (dataset.latent_dim, dataset.num_classes, backbone.*, loss.name, ...) "
+        f"cannot resume, even with resume_allow_changes=true. Undo them, or start afresh with resume=null "
+        f"(or in a new folder)."
     )

@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from podexp.compose import MODEL_FILE, build_run, model_file_state
-from podexp.errors import PodexpError
+from podexp.errors import PodexpError, shell_path, storage_error
 from podexp.io import atomic_torch_save, atomic_write_json, atomic_write_text, prune_checkpoints
 from podexp.keys import job_folder_name
 from podexp.train import distributed, resume, signals
@@ -108,6 +108,8 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn, compile=run.settings.compile
     )
     state = resume.resume_state(cfg, resolved, out_dir, ctx.is_main)
+    if state is not None:
+        resume.check_fits(state, run.model, run.loss, resolved)
     if ctx.is_main:  # after the resume check: a refused resume leaves the folder's config.yaml as it was
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
@@ -174,6 +176,14 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         distributed.shutdown()
 
 
+def _record_failure(record: dict, out_dir: Path) -> None:
+    """``failed.json`` in the run folder, unless that folder cannot be written (the error says so)."""
+    try:
+        atomic_write_json(record, out_dir / "failed.json")
+    except OSError as err:
+        log.warning("Could not write %s (%s).", out_dir / "failed.json", err)
+
+
 def optimized_value(cfg: DictConfig, result: dict | None) -> float:
     """The number a Hydra sweeper (Optuna) optimises: ``result[cfg.optimized_metric]``; -inf for a failed or
     diverged job or a non-finite value, so that a maximising sweep ranks it last and goes on (NaN stops
@@ -183,8 +193,9 @@ def optimized_value(cfg: DictConfig, result: dict | None) -> float:
 
 
 def main(cfg: DictConfig) -> float:
-    """Hydra task: train, turning user errors into one paragraph instead of a traceback; returns the
-    run's ``optimized_metric`` (``optimized_value``)."""
+    """Hydra task: train, turning user errors (bad input, a folder that cannot be written, Ctrl-C before
+    training) into one paragraph and an exit code instead of a traceback; returns the run's
+    ``optimized_metric`` (``optimized_value``)."""
     out_dir, multirun, job_name = _hydra_context()
     return optimized_value(cfg, _train_reporting_errors(cfg, out_dir, multirun, job_name))
 
@@ -192,22 +203,35 @@ def main(cfg: DictConfig) -> float:
 def _train_reporting_errors(cfg: DictConfig, out_dir: Path, multirun: bool, job_name: str) -> dict | None:
     """``train``'s result, or None for a sweep job that failed (recorded in its ``failed.json``)."""
     try:
-        return train(cfg, out_dir, job_name)
+        try:
+            return train(cfg, out_dir, job_name)
+        except OSError as err:  # the run folder cannot be written: one paragraph, not a traceback
+            problem = storage_error(err)
+            if problem is None:
+                raise
+            raise problem from None
     except signals.Preempted as stop:
         print(f"\n{stop}\n", file=sys.stderr)
         raise
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted (Ctrl-C) outside the training steps; {shell_path(out_dir)} keeps its last checkpoint, "
+            f"if any (resume=auto continues from it).\n",
+            file=sys.stderr,
+        )
+        sys.exit(signals.EXIT_INTERRUPTED)
     except PodexpError as err:
-        atomic_write_json({"status": "failed", "error": str(err)}, out_dir / "failed.json")
+        _record_failure({"status": "failed", "error": str(err)}, out_dir)
         if not multirun:
             print(f"\nerror: {err}\n", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(err.exit_code)
         log.error("job %s failed: %s", job_name, err)
     except Exception as err:
         if not multirun:
             raise
-        atomic_write_json(
+        _record_failure(
             {"status": "failed", "error": f"{err.__class__.__name__}: {err}", "traceback": traceback.format_exc()},
-            out_dir / "failed.json",
+            out_dir,
         )
         log.exception("job %s failed; the other jobs of the sweep go on", job_name)
     return None

@@ -13,7 +13,7 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     assert a.train_images.shape[1:] == (1, 8, 8) and a.train_images.dtype == torch.uint8
     assert len(a.train_labels) + len(a.test_labels) == 1797
     per_class = torch.bincount(a.test_labels, minlength=10)
-    assert per_class.min() >= 35 and per_class.max() <= 37          # 20% of ~180 images per class
+    assert per_class.min() >= 35 and per_class.max() <= 37  # 20% of ~180 images per class
     assert int(a.train_images.max()) == 255
 
 
@@ -57,3 +57,35 @@ def test_missing_cifar_says_where_the_archive_goes(tmp_path):
         load_cifar("cifar100", str(tmp_path), download=False)
     message = str(err.value)
     assert "cifar-100-python.tar.gz" in message and str(tmp_path) in message and "dataset.root" in message
+
+
+def _truncated_gz(path):
+    path.write_bytes(path.read_bytes()[:-30])
+
+
+def _html_saved_as_gz(path):
+    path.write_bytes(b"<html><body>503 Service Unavailable</body></html>")
+
+
+def _short_header(path):
+    import gzip
+
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 3, 0, 0])))  # 3 sizes announced, 2 bytes of the first
+
+
+DAMAGED_GZ = {
+    "truncated gzip": (_truncated_gz, "is not a readable gzip file"),
+    "not gzip": (_html_saved_as_gz, "is not a readable gzip file"),
+    "short header": (_short_header, "is truncated inside its header (6 bytes, the header alone needs 16)"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_GZ, ids=list(DAMAGED_GZ))
+def test_a_damaged_idx_gz_is_named_with_re_download(tmp_path, case):
+    damage, fragment = DAMAGED_GZ[case]
+    path = write_idx(tmp_path / "my data" / "x-idx3-ubyte", np.arange(4 * 5 * 5, dtype=np.uint8).reshape(4, 5, 5), True)
+    damage(path)
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    message = str(err.value)
+    assert message.startswith(f"'{path}' ") and fragment in message and "re-download" in message.lower()

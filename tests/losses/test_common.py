@@ -107,3 +107,53 @@ def test_predict_shape_and_no_gradient(name):
     loss = build(name, num_classes=K, latent_dim=D)
     scores = loss.predict(torch.randn(B, D, requires_grad=True))
     assert scores.shape == (B, K) and not scores.requires_grad
+
+
+# -- library misuse (issue 13, item 7): a sentence naming z, y, num_classes, latent_dim ------------------
+MISUSE = {
+    "label -1": (lambda z: (z, torch.tensor([0, 1, -1, 2, 3, 4])), ValueError, "in [0, num_classes=5); found -1"),
+    "label K": (lambda z: (z, torch.tensor([0, 1, 5, 2, 3, 4])), ValueError, "in [0, num_classes=5); found 5"),
+    "empty batch": (lambda z: (z[:0], torch.zeros(0, dtype=torch.long)), ValueError, "the batch is empty"),
+    "float labels": (lambda z: (z, torch.zeros(B)), TypeError, "y must hold integer class indices"),
+    "one-hot labels": (
+        lambda z: (z, torch.eye(K, dtype=torch.long)[torch.arange(B) % K]),
+        ValueError,
+        "y has shape (6, 5); expected (6,)",
+    ),
+    "wrong latent_dim": (lambda z: (z[:, :3], torch.arange(B) % K), ValueError, "expected (B, 8)"),
+    "integer z": (lambda z: (z.long(), torch.arange(B) % K), TypeError, "z must be a floating-point tensor"),
+    "list labels": (lambda z: (z, [0, 1, 2, 3, 4, 0]), TypeError, "y must be a torch.Tensor"),
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("case", MISUSE, ids=list(MISUSE))
+def test_misuse_of_loss_z_y_is_a_sentence_not_an_indexing_error(name, case):
+    make, error, fragment = MISUSE[case]
+    loss = build(name, num_classes=K, latent_dim=D)
+    z, y = make(torch.randn(B, D))
+    with pytest.raises(error) as err:
+        loss(z, y)
+    assert fragment in str(err.value) and str(err.value).startswith("loss(z, y): ")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_predict_names_latent_dim_for_a_wrong_width(name):
+    with pytest.raises(ValueError, match=r"predict\(z\): z has shape \(6, 3\); expected \(B, 8\)"):
+        build(name, num_classes=K, latent_dim=D).predict(torch.randn(B, 3))
+
+
+def test_a_bad_build_argument_is_a_value_error_with_a_sentence():
+    with pytest.raises(ValueError, match=r"loss.alpha=-1: must be > 0\."):
+        build("pod", num_classes=K, latent_dim=D, alpha=-1)
+    with pytest.raises(ValueError, match=r"latent_dim=0: must be >= 1\."):
+        build("softmax", num_classes=K, latent_dim=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_labels_of_any_integer_dtype_give_the_same_loss(name, dtype):
+    torch.manual_seed(0)
+    loss = build(name, num_classes=K, latent_dim=D).eval()
+    z, y = torch.randn(B, D), torch.arange(B) % K
+    assert torch.equal(loss(z, y.to(dtype)), loss(z, y))

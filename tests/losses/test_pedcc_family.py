@@ -132,3 +132,19 @@ def test_predict_is_cosine_to_pedcc(name):
     expected = unit_rows(np64(z)) @ np64(loss.pedcc).T
     np.testing.assert_allclose(np64(loss.predict(z)), expected, atol=1e-6)
     assert (loss.predict(z).argmax(1).numpy() == expected.argmax(1)).all()
+
+
+@pytest.mark.parametrize("name", ["nac", "pod"])
+def test_a_non_finite_batch_never_reaches_v(name):
+    """A train-mode batch with NaN/inf rows (a diverging step) is left out of the norm sums, so v stays
+    the mean norm of the finite rows (issue 13, item 7)."""
+    loss = build(name, num_classes=4, latent_dim=8)
+    z = torch.randn(6, 8)
+    y = torch.arange(6) % 4
+    loss(z, y)
+    poisoned = z.clone()
+    poisoned[0, 0], poisoned[1, 3] = float("nan"), float("inf")
+    loss(poisoned, y)
+    loss.on_epoch_end(epoch=0, all_reduce=lambda t: t)
+    finite_norms = torch.cat([z.norm(dim=1), z[2:].norm(dim=1)])
+    assert loss.v == pytest.approx(loss.alpha * float(finite_norms.mean()))

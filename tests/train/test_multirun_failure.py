@@ -26,8 +26,9 @@ def test_one_failing_job_does_not_stop_or_lose_the_others(tmp_path):
         "dataset.latent_dim=4,16",
         f"hydra.sweep.dir={sweep}",
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:]  # allow_failures=false: a failed job fails the sweep
     [bad] = sweep.glob("*dataset.latent_dim=4,*")
+    assert f"error: 1 of 2 jobs failed, see {bad}/failed.json." in done.stderr
     [good] = sweep.glob("*dataset.latent_dim=16,*")
     failure = json.loads((bad / "failed.json").read_text())
     assert failure["status"] == "failed" and "K=10 > d+1=5" in failure["error"]

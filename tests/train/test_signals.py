@@ -28,13 +28,18 @@ SMALL = (
 )
 
 
-def test_first_signal_only_sets_the_flag_and_handlers_are_restored():
-    before = signal.getsignal(signal.SIGUSR1)
-    with signals.preemption_handlers():
-        assert not signals.requested()
-        os.kill(os.getpid(), signal.SIGUSR1)
-        assert signals.requested() and signals.signal_name() == "SIGUSR1"
-    assert signal.getsignal(signal.SIGUSR1) is before and not signals.requested()
+def test_first_signal_only_sets_the_flag_and_the_handlers_stay_until_exit(monkeypatch):
+    monkeypatch.setattr(signals, "_requested", None)  # reset after the test
+    before = {s: signal.getsignal(s) for s in signals.SIGNALS}
+    try:
+        with signals.preemption_handlers():
+            assert not signals.requested()
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert signals.requested() and signals.signal_name() == "SIGUSR1"
+        assert signal.getsignal(signal.SIGUSR1) is signals._handle  # a second one still exits 75
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 @pytest.mark.slow

@@ -99,6 +99,32 @@ CASES = {
         ["optimized_metric=best_val_acc"],
         ["optimized_metric=best_val_acc is measured on the validation split", "Set dataset.val_fraction"],
     ),
+    # values that can never train (issue 13, item 9)
+    "momentum 1": (["optim.momentum=1"], ["optim.momentum=1: must be >= 0 and < 1."]),
+    "momentum 5": (["optim.momentum=5"], ["optim.momentum=5: must be >= 0 and < 1."]),
+    "inf lr": (["optim.lr=inf"], ["optim.lr=inf: must be a finite number."]),
+    "adam beta 1": (
+        ["optim=adamw", "optim.betas=[0.9,1.0]"],
+        ["optim.betas=[0.9, 1.0]: 1.0 is not >= 0 and < 1; must be a list of 2 numbers >= 0 and < 1."],
+    ),
+    "milestones not increasing": (
+        ["sched.milestones=[60,30]"],
+        ["sched.milestones=[60, 30]: must be a list of integers >= 0, each larger than the one before"],
+    ),
+    "milestone not an integer": (["sched.milestones=[1.5]"], ["sched.milestones=[1.5]: 1.5 is not an integer"]),
+    "milestone not a number": (["sched.milestones=[a]"], ["sched.milestones=['a']: 'a' is not an integer"]),
+    "test_fraction 1.5": (
+        ["dataset=digits", "dataset.test_fraction=1.5"],
+        ["dataset.test_fraction=1.5: must be > 0 and < 1."],
+    ),
+    "test_fraction 0": (
+        ["dataset=digits", "dataset.test_fraction=0"],
+        ["dataset.test_fraction=0: must be > 0 and < 1."],
+    ),
+    "cosine margin 2": (["loss=am_softmax", "loss.margin=2"], ["loss.margin=2: must be >= 0 and < 2."]),
+    "angle margin 4": (["loss=arcface", "loss.margin=4"], ["loss.margin=4: must be >= 0 and < 3.1416."]),
+    "nan pod alpha": (["loss.alpha=nan"], ["loss.alpha=nan: must be a finite number."]),
+    "inf v0": (["loss.v0=inf"], ["loss.v0=inf: must be a finite number."]),
 }
 PROBLEM_COUNT = {"option of another optimiser": 3}
 

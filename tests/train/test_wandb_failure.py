@@ -7,7 +7,7 @@ import logging
 
 import pytest
 import wandb
-from helpers import FAST, train_in_process
+from helpers import FAST, compose, train_in_process
 
 TINY = (
     *FAST,
@@ -42,3 +42,26 @@ def test_unreachable_wandb_server_does_not_stop_training(tmp_path, caplog, monke
         result = train_in_process(tmp_path, *TINY)
     assert result["epochs"] == 1 and (tmp_path / "result.json").exists()
     assert "W&B could not start" in caplog.text and "wandb sync" in caplog.text
+
+
+def test_wandb_init_is_bounded_by_logger_init_timeout_then_the_run_goes_offline(tmp_path, caplog, monkeypatch):
+    """A server that never answers would hold wandb.init for W&B's own 90 s and more: podexp passes
+    logger.init_timeout (configs/logger/wandb.yaml, 30 s) and says that the run went offline."""
+    calls = []
+    real_init = wandb.init
+
+    def silent_server(**kwargs):
+        calls.append(kwargs)
+        if kwargs.get("mode") != "offline":
+            raise wandb.errors.CommError(
+                f"Run initialization has timed out after {kwargs['settings'].init_timeout} sec."
+            )
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", silent_server)
+    with caplog.at_level(logging.WARNING, logger="podexp.train.loggers"):
+        train_in_process(tmp_path, *TINY, "logger.init_timeout=7.5")
+    assert calls[0]["settings"].init_timeout == 7.5
+    assert "timed out after 7.5 sec.; it waits logger.init_timeout=7.5 s for the server" in caplog.text
+    assert "The run went offline" in caplog.text
+    assert compose("logger=wandb").logger.init_timeout == 30  # the default
