@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
+from podexp.registry import Pattern, PositiveInt, Range, Registry, options_of, problems_with, raise_problems
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
@@ -37,6 +37,7 @@ class TrainerSettings:
     progress: bool | Literal["auto"]
     checkpoint: bool
     on_nan: Literal["stop", "skip"]
+    max_skip_fraction: Annotated[float, Range(ge=0, le=1)]
     nan_check_every: PositiveInt
     preempt_check_every: PositiveInt
     compile: bool | CompileMode

@@ -167,10 +167,10 @@ def main(cfg: DictConfig):
         print(f"\n{stop}\n", file=sys.stderr)
         raise
     except PodexpError as err:
-        atomic_write_json({"status": "failed", "error": str(err)}, out_dir / "failed.json")
+        atomic_write_json({"status": getattr(err, "status", "failed"), "error": str(err)}, out_dir / "failed.json")
         if not multirun:
             print(f"\nerror: {err}\n", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(getattr(err, "exit_code", 2))
         log.error("job %s failed: %s", job_name, err)
     except Exception as err:
         if not multirun:

@@ -90,6 +90,10 @@ CASES = {
     "loss choice": (["loss.v_norm_source=features"], ["loss.v_norm_source=features: use latent or projection."]),
     "stem": (["dataset.stem=big"], ["dataset.stem=big: use cifar, tiny or imagenet."]),
     "nan_check_every 0": (["trainer.nan_check_every=0"], ["trainer.nan_check_every=0: must be >= 1."]),
+    "max_skip_fraction above 1": (
+        ["trainer.max_skip_fraction=1.5"],
+        ["trainer.max_skip_fraction=1.5: must be >= 0 and <= 1."],
+    ),
 }
 PROBLEM_COUNT = {"option of another optimiser": 3}
 
