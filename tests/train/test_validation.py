@@ -90,6 +90,15 @@ CASES = {
     "loss choice": (["loss.v_norm_source=features"], ["loss.v_norm_source=features: use latent or projection."]),
     "stem": (["dataset.stem=big"], ["dataset.stem=big: use cifar, tiny or imagenet."]),
     "nan_check_every 0": (["trainer.nan_check_every=0"], ["trainer.nan_check_every=0: must be >= 1."]),
+    "latent d 1 for K > 2 PEDCC centres": (
+        ["dataset.latent_dim=1"],
+        [
+            "dataset.latent_dim=1: PEDCC centres are unit vectors, and in d=1 there are only two (+1 and -1), so "
+            "K=10 classes cannot be told apart",
+            "any d >= 2 works",
+            "loss.allow_crowded_pedcc=true",
+        ],
+    ),
     "max_skip_fraction above 1": (
         ["trainer.max_skip_fraction=1.5"],
         ["trainer.max_skip_fraction=1.5: must be >= 0 and <= 1."],
@@ -138,6 +147,10 @@ def test_valid_configs_pass():
         ["dataset=imagenet100", "debug=smoke"],
         ["dataset=tiny_imagenet", "debug=smoke"],
         ["+label.backbone=vit_b16"],
+        ["dataset.latent_dim=2", "dataset.num_classes=5"],  # K > d+1 with d >= 2: Fig. 6, iterative PEDCC
+        ["dataset.latent_dim=1", "dataset.num_classes=2"],  # +1 and -1
+        ["dataset.latent_dim=1", "loss.allow_crowded_pedcc=true"],  # the explicit override
+        ["dataset.latent_dim=1", "loss=softmax"],  # no PEDCC: a learnt classifier with biases
     ):
         validate_config(compose(*FAST, *overrides))
 
