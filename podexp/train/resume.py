@@ -120,9 +120,9 @@ def finished_result(out_dir: Path, resolved: dict, allow_changes: bool) -> dict 
     if raised and (only_more_epochs(changes) or allow_changes):
         if checkpoint_to_resume("auto", out_dir) is None:
             raise ConfigError(
-                f"{out_dir} holds a run finished after {epochs[0][0]} epochs but no checkpoint to continue "
-                f"it from (it ran with trainer.checkpoint=false). Train in a new folder (leave out "
-                f"hydra.run.dir), or retrain here from scratch with resume=null."
+                f"{out_dir} holds a run finished after {epochs[0][0]} epochs but no last.pt to continue it "
+                f"from (it ran with trainer.checkpoint=false, or its checkpoints were deleted). Train in a new "
+                f"folder (leave out hydra.run.dir), or retrain here from scratch with resume=null."
             )
         log.info("%s holds a finished run; continuing it to trainer.epochs=%d.", out_dir, epochs[0][1])
         return None
