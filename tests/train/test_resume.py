@@ -253,3 +253,12 @@ def test_a_finished_folder_answers_only_for_its_own_config(tmp_path, reference):
     assert more["epochs"] == 6 and load_checkpoint(folder / "last.pt")[0]["epoch"] == 6
     rows = rows_without_timing(folder)
     assert [r["epoch"] for r in rows] == list(range(6)) and rows[:4] == rows_without_timing(reference())
+
+
+def test_a_finished_run_without_a_checkpoint_cannot_be_continued(tmp_path):
+    """More epochs for a run trained with trainer.checkpoint=false: refused, not silently retrained from scratch."""
+    quick = (*TINY, "trainer.checkpoint=false", "trainer.epochs=1")
+    train_in_process(tmp_path, *quick)
+    with pytest.raises(ConfigError, match="finished after 1 epochs but no last.pt to continue it from"):
+        train_in_process(tmp_path, *quick[:-1], "trainer.epochs=2")
+    assert len(LocalMetrics(tmp_path).rows()) == 1
