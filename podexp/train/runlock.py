@@ -103,7 +103,7 @@ class RunLock:
                 continue
             if holder and _holder_alive(holder):
                 raise RunFolderBusy(self._busy_message(holder))
-            if self.path.read_text() != text:  # changed hands meanwhile: look again
+            if self._holder()[1] != text:  # changed hands meanwhile: look again
                 continue
             log.warning("Taking over the stale lock %s of a process that is gone (%s).", self.path, self._who(holder))
             self.path.unlink(missing_ok=True)
