@@ -115,16 +115,16 @@ def finished_result(out_dir: Path, resolved: dict, allow_changes: bool) -> dict 
     changes = config_changes(result.get("config") or {}, resolved)
     if not changes:
         return result
-    epochs = [(old, new) for key, old, new in changes if key == "trainer.epochs"]
-    raised = bool(epochs) and isinstance(epochs[0][0], int) and epochs[0][1] > epochs[0][0]
-    if raised and (only_more_epochs(changes) or allow_changes):
+    epochs = [change for change in changes if change[0] == "trainer.epochs"]
+    if only_more_epochs(epochs) and (len(changes) == 1 or allow_changes):
+        ((_, done_epochs, new_epochs),) = epochs
         if checkpoint_to_resume("auto", out_dir) is None:
             raise ConfigError(
-                f"{out_dir} holds a run finished after {epochs[0][0]} epochs but no last.pt to continue it "
+                f"{out_dir} holds a run finished after {done_epochs} epochs but no last.pt to continue it "
                 f"from (it ran with trainer.checkpoint=false, or its checkpoints were deleted). Train in a new "
                 f"folder (leave out hydra.run.dir), or retrain here from scratch with resume=null."
             )
-        log.info("%s holds a finished run; continuing it to trainer.epochs=%d.", out_dir, epochs[0][1])
+        log.info("%s holds a finished run; continuing it to trainer.epochs=%d.", out_dir, new_epochs)
         return None
     raise ConfigError(
         f"{out_dir} already holds a finished run (result.json) of a different config "
