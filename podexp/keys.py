@@ -1,4 +1,4 @@
-"""The config keys that do not change what a run computes, written once.
+"""The config keys that do not change what a run computes, and those a checkpoint fixes, written once.
 
 Three places read them: the resume check (``podexp.train.resume``: a checkpoint's config may differ in
 them), a sweep's job folder names (``configs/hydra/default.yaml`` asks the resolvers registered here,
@@ -32,6 +32,24 @@ RESULT_NEUTRAL_KEYS = (
     "logger",  # where metrics are sent besides the run folder
     "hydra/launcher",  # where the jobs run (in this process, submitit, SLURM)
 )
+
+# What a checkpoint decides, so that a resumed run cannot take a change to it even with
+# resume_allow_changes=true: the RNG states (seed), the tensors' shapes and meaning (backbone, dataset, the
+# loss's kind, bias and PEDCC, NaC/POD's v), the optimiser's kind (its state dict). Every other change (optim.lr,
+# momentum, weight decay, the schedule, trainer.epochs, the loss's weights) is applied after loading.
+FIXED_BY_CHECKPOINT = (
+    "seed",
+    "backbone",
+    "dataset",
+    "loss.name",
+    "loss.bias",
+    "loss.pedcc_method",
+    "loss.pedcc_seed",
+    "loss.v0",
+    "optim.name",
+)
+# ... except these keys below them, which only change how the data are fed
+CHANGEABLE_ON_RESUME = ("dataset.augment", "dataset.test_batch_size")
 
 # The experiment is left out of job folder names as well: its name is already the sweep folder's
 # (outputs/multirun/<name>/<time>). It does change the result, so the summary keeps it.
@@ -68,6 +86,12 @@ def configuration_name(override_lines) -> str:
 def is_result_neutral(key: str) -> bool:
     """Whether the config key ``key`` (``a.b.c``, or a group ``hydra/launcher``) is result-neutral."""
     return any(key == k or key.startswith(k + ".") for k in RESULT_NEUTRAL_KEYS)
+
+
+def is_fixed_by_checkpoint(key: str) -> bool:
+    """Whether a resumed run cannot apply a change to ``key`` (see ``FIXED_BY_CHECKPOINT``)."""
+    covered = lambda keys: any(key == k or key.startswith(k + ".") for k in keys)  # noqa: E731
+    return covered(FIXED_BY_CHECKPOINT) and not covered(CHANGEABLE_ON_RESUME)
 
 
 def folder_excluded_keys() -> list[str]:

@@ -186,6 +186,21 @@ def simplex_problem(num_classes: int, dim: int) -> str | None:
     )
 
 
+def crowding_problem(num_classes: int, dim: int, allow_crowded: bool = False) -> str | None:
+    """The rule that d can separate K classes by direction, as a sentence when it is broken: unit centres
+    in d = 1 lie on the 0-sphere {-1, +1}, so at most 2 classes get distinct centres. Any d >= 2 holds K
+    distinct centres (the iterative PEDCC when K > d + 1, e.g. Fig. 6's K = 5, d = 2). The config
+    validator asks it too; ``loss.allow_crowded_pedcc=true`` overrides it."""
+    if allow_crowded or dim >= 2 or num_classes <= 2:
+        return None
+    return (
+        f"dataset.latent_dim={dim}: PEDCC centres are unit vectors, and in d=1 there are only two (+1 and -1), "
+        f"so K={num_classes} classes cannot be told apart and the run would train to chance. Use "
+        f"dataset.latent_dim >= 2 (any d >= 2 works: the iterative PEDCC when K > d+1, an exact simplex from "
+        f"d = {num_classes - 1}), or set loss.allow_crowded_pedcc=true to train anyway."
+    )
+
+
 def resolve_method(num_classes: int, dim: int, method: str) -> str:
     """``auto`` -> the exact simplex when K <= d + 1, else the iterative generator (said in the log)."""
     if method != "auto":
@@ -206,15 +221,22 @@ def cache_name(method: str) -> str:
 
 
 def make_pedcc(
-    num_classes: NumClasses, dim: LatentDim, method: PedccMethod = "simplex", seed: int = 0, use_cache: bool = True
+    num_classes: NumClasses,
+    dim: LatentDim,
+    method: PedccMethod = "simplex",
+    seed: int = 0,
+    use_cache: bool = True,
+    allow_crowded: bool = False,
 ) -> torch.Tensor:
     """K x d float32 tensor of unit class centres; row k is the centre of class k.
 
-    ``method``: ``simplex`` (exact; K <= d + 1 or a ConfigError), ``iterative``, or ``auto``.
+    ``method``: ``simplex`` (exact; K <= d + 1 or a ConfigError), ``iterative``, or ``auto``. d = 1 with
+    K > 2 is a ConfigError unless ``allow_crowded`` (``crowding_problem``).
     """
     problems = argument_problems(make_pedcc, num_classes, dim, method)
-    if not problems and method == "simplex":
-        problems.append(simplex_problem(num_classes, dim))
+    if not problems:
+        problems += [crowding_problem(num_classes, dim, allow_crowded)]
+        problems += [simplex_problem(num_classes, dim)] if method == "simplex" else []
     raise_problems("Cannot build the PEDCC:", problems)
     method = resolve_method(num_classes, dim, method)
     path = cache_dir() / f"{cache_name(method)}_K{num_classes}_d{dim}_seed{seed}.pt"

@@ -18,6 +18,7 @@ from podexp.registry import (
     Pattern,
     PositiveFloat,
     PositiveInt,
+    Range,
     Registry,
     options_of,
     problems_with,
@@ -56,6 +57,7 @@ class TrainerSettings:
     checkpoint: bool
     keep_checkpoints: KeepCheckpoints
     on_nan: Literal["stop", "skip"]
+    max_skip_fraction: Annotated[float, Range(ge=0, le=1)]
     nan_check_every: PositiveInt
     preempt_check_every: PositiveInt
     compile: bool | CompileMode

@@ -5,7 +5,8 @@ Every group is checked against what declares it, by the same code: ``dataset``, 
 registered, every key is one of its options, each value has the annotated type and range),
 ``trainer`` against ``TrainerSettings`` and the top-level keys against ``RunSettings``. A key left out
 takes its config file's value, as ``Registry.build`` does. Then the rules that tie fields together:
-the exact simplex PEDCC needs K <= d + 1 (``pedcc.simplex_problem``), a dataset's mean/std per channel
+the exact simplex PEDCC needs K <= d + 1 (``pedcc.simplex_problem``), PEDCC centres in d = 1 separate
+at most 2 classes (``pedcc.crowding_problem``), a dataset's mean/std per channel
 and its folder (``data.registry.field_problems``), a validation ``optimized_metric`` without a
 validation split (``settings.optimized_metric_problem``) and a ``resume=PATH`` checkpoint
 (``settings.resume_problem``). A rule that needs the data read (a batch larger than the training
@@ -19,7 +20,7 @@ from podexp.data.registry import dataset_options, field_problems
 from podexp.losses import LOSSES
 from podexp.models import BACKBONES
 from podexp.optim import OPTIMIZERS, SCHEDULES
-from podexp.pedcc import simplex_problem
+from podexp.pedcc import crowding_problem, simplex_problem
 from podexp.registry import Registry, options_of, problems_with, raise_problems
 from podexp.settings import LOGGERS, RunSettings, TrainerSettings, optimized_metric_problem, resume_problem
 
@@ -53,7 +54,10 @@ def cross_field_problems(cfg, values: dict[str, dict | None], clean: set[str]) -
         problems += field_problems(cfg.dataset.name, dataset)
         if "loss" in clean and loss.get("pedcc_method") == "simplex":
             problems.append(simplex_problem(dataset["num_classes"], dataset["latent_dim"]))
-    if "dataset" in clean:
+        if "loss" in clean and "allow_crowded_pedcc" in loss:  # a loss with PEDCC centres
+            problems.append(
+                crowding_problem(dataset["num_classes"], dataset["latent_dim"], loss["allow_crowded_pedcc"])
+            )
         problems.append(optimized_metric_problem(cfg.get("optimized_metric"), dataset.get("val_fraction", 0)))
     resume = cfg.get("resume")
     if resume is None or isinstance(resume, str):

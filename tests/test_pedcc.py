@@ -6,6 +6,7 @@ import torch
 
 from podexp import pedcc
 from podexp.errors import ConfigError
+from podexp.losses import build as build_loss
 from podexp.pedcc import check_pedcc, iterative_pedcc, make_pedcc, min_pairwise_angle
 
 
@@ -154,3 +155,14 @@ def test_iterative_for_vit_on_imagenet_1000_reports_its_angle_and_beats_the_old_
     logged = re.search(r"minimum pairwise angle ([0-9.]+)°", caplog.text)
     assert logged and float(logged.group(1)) == pytest.approx(angle, abs=2e-3)
     assert angle > OLD_ALGORITHM_MIN_ANGLE_K1000_D768
+
+
+def test_d1_cannot_hold_more_than_two_centres_unless_allowed():
+    """d = 1 with K > 2 once trained to chance with only a warning; d >= 2 holds any K (Fig. 6: K=5, d=2)."""
+    with pytest.raises(ConfigError, match="K=3 classes cannot be told apart.*loss.allow_crowded_pedcc=true"):
+        make_pedcc(3, 1, "auto", use_cache=False)
+    with pytest.raises(ConfigError, match="dataset.latent_dim=1"):
+        build_loss("pod", num_classes=10, latent_dim=1)
+    assert build_loss("pod", num_classes=10, latent_dim=1, allow_crowded_pedcc=True).pedcc.shape == (10, 1)
+    assert make_pedcc(2, 1, "auto", use_cache=False).flatten().tolist() in ([1.0, -1.0], [-1.0, 1.0])
+    assert min_pairwise_angle(make_pedcc(5, 2, "auto", use_cache=False)) > 70

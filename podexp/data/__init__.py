@@ -60,7 +60,34 @@ def select_classes(splits: TensorSplits, classes: list[int]) -> TensorSplits:
                         [splits.class_names[c] for c in classes])
 
 
+def _check_read(splits: TensorSplits, name: str, root) -> None:
+    """The data as read must add up before anything indexes them: per split as many labels as images
+    (one each), labels in 0..K-1 for the K classes found, and one image shape (C, H, W) for both splits."""
+    where = f" (read from {root})" if root else ""
+    fix = ("The files are probably truncated, mixed from different downloads or not this dataset's; "
+           "re-download or re-extract them (docs/datasets.md says where they come from).")
+    found = splits.num_classes
+    for images, labels, split in ((splits.train_images, splits.train_labels, "train"),
+                                  (splits.test_images, splits.test_labels, "test")):
+        problem = None
+        if images.ndim != 4:
+            problem = f"its images have shape {tuple(images.shape)}, not N x C x H x W"
+        elif labels.ndim != 1 or len(labels) != len(images):
+            problem = f"it holds {len(images)} images but {labels.numel()} labels (one per image is needed)"
+        elif labels.numel() == 0:
+            problem = "it is empty"
+        elif labels.min() < 0 or labels.max() >= found:
+            problem = (f"its labels run from {int(labels.min())} to {int(labels.max())}, outside 0..{found - 1} "
+                       f"for its {found} classes")
+        elif tuple(images.shape[1:]) != tuple(splits.train_images.shape[1:]):
+            problem = (f"its images have shape {tuple(images.shape[1:])} (C, H, W) but the train split's "
+                       f"are {tuple(splits.train_images.shape[1:])}")
+        if problem:
+            raise DataError(f"The {split} split of dataset '{name}'{where} does not add up: {problem}. {fix}")
+
+
 def _check_splits(splits: TensorSplits, name: str, ds: dict) -> None:
+    """The data (after ``dataset.classes``) match the config: class count and image shape."""
     found = splits.num_classes
     if found != ds["num_classes"]:
         raise DataError(f"Dataset '{name}' has {found} classes but dataset.num_classes="
@@ -70,11 +97,6 @@ def _check_splits(splits: TensorSplits, name: str, ds: dict) -> None:
     if shape != expected:
         raise DataError(f"Dataset '{name}' holds images of shape {shape} (C, H, W) but the config "
                         f"says {expected}. Fix dataset.channels / dataset.image_size.")
-    for labels, split in ((splits.train_labels, "train"), (splits.test_labels, "test")):
-        if labels.numel() == 0:
-            raise DataError(f"The {split} split of dataset '{name}' is empty.")
-        if labels.min() < 0 or labels.max() >= found:
-            raise DataError(f"The {split} split of '{name}' has labels outside 0..{found - 1}.")
 
 
 def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
@@ -86,6 +108,7 @@ def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
                                                        world_size=world_size, channels_last=channels_last, **ds)
         return Loaders(train, test, len(class_names), class_names, val)
     splits = DATASETS.build(cfg.name, **ds)
+    _check_read(splits, cfg.name, ds.get("root"))
     if ds["classes"] is not None:
         splits = select_classes(splits, list(ds["classes"]))
     _check_splits(splits, cfg.name, ds)

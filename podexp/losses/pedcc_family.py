@@ -23,14 +23,23 @@ SCNormalisation = Literal["second_moment", "correlation"]
 
 
 class PEDCCLoss(LatentLoss):
-    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
+    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer).
+    ``allow_crowded_pedcc``: build it even for d = 1 with K > 2, where centres cannot be told apart
+    (``podexp.pedcc.crowding_problem``)."""
 
     def __init__(
-        self, num_classes: NumClasses, latent_dim: LatentDim, pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        pedcc_method: PedccMethod,
+        pedcc_seed: NonNegativeInt,
+        allow_crowded_pedcc: bool,
     ):
         super().__init__(num_classes, latent_dim)
         self.pedcc_method, self.pedcc_seed = pedcc_method, int(pedcc_seed)
-        self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
+        self.allow_crowded_pedcc = bool(allow_crowded_pedcc)
+        centres = make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded=allow_crowded_pedcc)
+        self.register_buffer("pedcc", centres)
 
     def scores(self, z):
         return F.normalize(z, dim=1) @ self.pedcc.T
@@ -68,8 +77,9 @@ class NaCLoss(PEDCCLoss):
         v_norm_source: NormSource,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
+        allow_crowded_pedcc: bool,
     ):
-        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc)
         self.alpha, self.v0 = float(alpha), float(v0)
         self.v_norm_source = v_norm_source
         self.register_buffer("v_value", torch.tensor(float(v0)))
@@ -144,8 +154,11 @@ class PODLoss(NaCLoss):
         sc_normalise: SCNormalisation,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
+        allow_crowded_pedcc: bool,
     ):
-        super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
+        super().__init__(
+            num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed, allow_crowded_pedcc
+        )
         self.lam = float(lam)
         self.sc_normalise = sc_normalise
 

@@ -17,7 +17,12 @@ the last good checkpoint. On the sync-free path the steps between the bad one an
 (``skipped_steps`` in the epoch's metrics row); a skipped batch is left out of the epoch's train metrics
 and every buffer of model and loss (BatchNorm statistics and counters, NaC/POD's norm sums) is put
 back to its value before the batch (a copy per step: only in skip mode). In both modes the
-learning-rate schedule advances as usual.
+learning-rate schedule advances as usual. An epoch that skips more than ``trainer.max_skip_fraction`` of
+its steps has stopped learning: the run stops as diverged (``check_skip_fraction``).
+
+Before every checkpoint, every floating tensor of model and loss (parameters and buffers: BatchNorm
+statistics, NaC/POD's ``v``) must be finite (``non_finite_tensors``), so ``last.pt`` is always a good
+checkpoint: a finite loss and gradient can still push a buffer to inf.
 """
 
 from __future__ import annotations
@@ -30,7 +35,56 @@ POLICIES = ("stop", "skip")
 
 
 class DivergenceError(PodexpError):
-    """Training produced a non-finite loss or gradient under ``trainer.on_nan=stop``."""
+    """Training produced non-finite values (``trainer.on_nan=stop``), skipped too many steps
+    (``trainer.max_skip_fraction``) or left a non-finite tensor in model or loss. Not bad input but a
+    failed run: ``failed.json`` says ``status: diverged`` and the exit code is 1."""
+
+    status = "diverged"
+    exit_code = 1
+
+
+def check_skip_fraction(skipped: int, steps: int, max_fraction: float, epoch: int) -> None:
+    """Stop the run when epoch ``epoch`` (0-based) skipped more than ``max_fraction`` of its ``steps``."""
+    if skipped <= max_fraction * steps:
+        return
+    raise DivergenceError(
+        f"Training diverged: epoch {epoch + 1} skipped {skipped} of its {steps} steps (non-finite loss or "
+        f"gradient), more than trainer.max_skip_fraction={max_fraction} of them, so the run stopped "
+        f"learning. Nothing was saved after epoch {epoch}, so the run folder keeps the last good "
+        f"checkpoint. Lower optim.lr, add warm-up (sched.warmup_epochs), check the loss's "
+        f"hyper-parameters, or raise trainer.max_skip_fraction (up to 1) to go on anyway."
+    )
+
+
+def non_finite_tensors(**modules: torch.nn.Module) -> list[str]:
+    """Names (``model.bn.running_var``) of the floating tensors of ``modules`` (parameters and buffers)
+    that hold a nan or inf; one host read when all are finite."""
+    named = [
+        (f"{owner}.{name}", tensor)
+        for owner, module in modules.items()
+        for name, tensor in module.state_dict(keep_vars=True).items()
+        if tensor.is_floating_point()
+    ]
+    if not named:
+        return []
+    finite = torch.stack([tensor.detach().isfinite().all() for _, tensor in named])
+    if bool(finite.all()):
+        return []
+    return [name for (name, _), ok in zip(named, finite.tolist()) if not ok]
+
+
+def check_finite_state(epoch: int, step_in_epoch: int, **modules: torch.nn.Module) -> None:
+    """Refuse to checkpoint a model or loss holding a non-finite tensor (the message names them)."""
+    bad = non_finite_tensors(**modules)
+    if not bad:
+        return
+    where = f"step {step_in_epoch} of epoch {epoch + 1}" if step_in_epoch else f"epoch {epoch}"
+    shown = ", ".join(bad[:10]) + (f" ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+    raise DivergenceError(
+        f"Training diverged: after {where} these tensors are not finite: {shown}. They were not "
+        f"checkpointed, so the run folder's last.pt is still the last good checkpoint. Lower optim.lr or "
+        f"optim.momentum, add warm-up (sched.warmup_epochs), or check the loss's hyper-parameters."
+    )
 
 
 def _grads(optimizer) -> list[torch.Tensor]:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from podexp.settings import TrainerSettings
 from podexp.train.distributed import Dist, unwrap
-from podexp.train.divergence import NonFiniteGuard
+from podexp.train.divergence import NonFiniteGuard, check_skip_fraction
 from podexp.train.resume import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,15 @@ class EpochStats:
         return float(self.values[3])
 
     def summary(self, prefix: str) -> dict:
-        """``{prefix}_loss``, ``{prefix}_acc`` (%) and ``{prefix}_latent_norm``: per-sample means."""
+        """``{prefix}_loss``, ``{prefix}_acc`` (%) and ``{prefix}_latent_norm``: per-sample means (nan when
+        no sample was counted)."""
         loss_sum, correct, count, norm_sum = self.values.tolist()  # one host read
-        count = max(count, 1.0)
+        if count == 0:  # every step skipped: nothing was measured, which is not a loss of 0
+            return {
+                f"{prefix}_loss": float("nan"),
+                f"{prefix}_acc": float("nan"),
+                f"{prefix}_latent_norm": float("nan"),
+            }
         return {
             f"{prefix}_loss": loss_sum / count,
             f"{prefix}_acc": 100.0 * correct / count,
@@ -181,6 +187,8 @@ class Trainer:
         self.step_in_epoch = 0
         self.loss.on_epoch_end(epoch, self.dist.all_reduce)
         skipped = self.guard.end_epoch()
+        if self.settings.on_nan == "skip":
+            check_skip_fraction(skipped, len(loader), self.settings.max_skip_fraction, epoch)
         return {**self.stats.reduced(self.dist.all_reduce).summary("train"), "skipped_steps": skipped}
 
     @torch.no_grad()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from podexp.train.callbacks import Checkpointer, MetricsWriter, MomentumReset, P
 from podexp.train.describe import describe_run, hydra_choices, hydra_overrides
 from podexp.train.loggers import WandbLogger
 from podexp.train.loop import Trainer
+from podexp.train.runlock import RunLock
 from podexp.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -83,21 +85,29 @@ def _callbacks(run, out_dir: Path, resolved: dict, metrics, wandb, resumed_wandb
 
 
 def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
-    """Train one configuration into ``out_dir`` and return its result record."""
+    """Train one configuration into ``out_dir`` and return its result record; rank 0 holds the folder's
+    ``run.lock`` meanwhile (one run per folder)."""
     started = time.time()
     validate_config(cfg)
     ctx = distributed.from_env()  # rank 0 of 1 unless launched by torchrun; only rank 0 writes
     device = distributed.init(ctx, pick_device(cfg.trainer.device))
     out_dir = distributed.rank0_path(ctx, out_dir)  # every rank resumes from and finishes in one folder
-    done = resume.finished_result(out_dir) if cfg.get("resume") == "auto" else None
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(out_dir) if ctx.is_main else nullcontext():
+        return _train_locked(cfg, out_dir, job_name, ctx, device, started)
+
+
+def _train_locked(cfg: DictConfig, out_dir: Path, job_name: str, ctx, device: torch.device, started: float) -> dict:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    allow_changes = bool(cfg.resume_allow_changes)
+    done = resume.finished_result(out_dir, resolved, allow_changes) if cfg.get("resume") == "auto" else None
     if done is not None:
-        log.info("%s already holds a finished run (result.json); not training again.", out_dir)
+        log.info("%s already holds this finished run (result.json); not training again.", out_dir)
         distributed.shutdown()
         return done
     if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "failed.json").unlink(missing_ok=True)  # from an earlier attempt
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -108,10 +118,9 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
         run.model, run.loss, ctx, device, sync_bn=run.settings.sync_bn, compile=run.settings.compile
     )
     state = resume.resume_state(cfg, resolved, out_dir, ctx.is_main)
-    if state is not None:
-        resume.check_fits(state, run.model, run.loss, resolved)
     if ctx.is_main:  # after the resume check: a refused resume leaves the folder's config.yaml as it was
         atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config.yaml")
+        (out_dir / "result.json").unlink(missing_ok=True)  # a finished run continued to more epochs
     resumed_wandb_id = state.get("wandb_run_id") if state is not None else None
     use_wandb = cfg.logger.name == "wandb" and ctx.is_main
     wandb = None
@@ -141,7 +150,10 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
             dist=ctx,
         )
         if state is not None:
+            configured = resume.optimizer_settings(trainer.optimizers, trainer.schedulers)
             trainer.load_state_dict(state)
+            if state["changed"]:  # resume_allow_changes=true or more epochs: the new values count from here
+                resume.apply_optimizer_settings(configured, trainer.optimizers, trainer.schedulers)
         with signals.preemption_handlers():
             last = trainer.fit()
         if not last and metrics is not None:  # resumed after its last epoch
@@ -221,7 +233,8 @@ def _train_reporting_errors(cfg: DictConfig, out_dir: Path, multirun: bool, job_
         )
         sys.exit(signals.EXIT_INTERRUPTED)
     except PodexpError as err:
-        _record_failure({"status": "failed", "error": str(err)}, out_dir)
+        if not getattr(err, "leaves_folder_alone", False):  # the folder may be another run's (run.lock)
+            _record_failure({"status": getattr(err, "status", "failed"), "error": str(err)}, out_dir)
         if not multirun:
             print(f"\nerror: {err}\n", file=sys.stderr)
             sys.exit(err.exit_code)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 import torch
 from helpers import FAST, train_in_process
@@ -9,7 +12,7 @@ from torch import nn
 
 from podexp.io import load_checkpoint
 from podexp.losses.pedcc_family import PODLoss
-from podexp.train.divergence import DivergenceError, NonFiniteGuard
+from podexp.train.divergence import DivergenceError, NonFiniteGuard, non_finite_tensors
 from podexp.train.loggers import LocalMetrics
 
 TINY = (
@@ -134,3 +137,73 @@ def test_sync_free_path_reads_nothing_on_the_host_until_the_cadence(monkeypatch)
     monkeypatch.undo()
     with pytest.raises(DivergenceError, match="epoch 1, step 2 of 10"):
         guard.poll(3)
+
+
+def plant_nan_from(monkeypatch, first_step: int):
+    """POD's training loss is nan at every training call from the ``first_step``-th on."""
+    original, calls = PODLoss.compute, {"n": -1}
+
+    def compute(self, z, y, objective=0):
+        loss = original(self, z, y, objective)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] >= first_step:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(PODLoss, "compute", compute)
+
+
+def test_skip_stops_as_diverged_when_an_epoch_skips_too_many_steps(tmp_path, monkeypatch):
+    """From epoch 3 on every step is bad: the run must not end as `completed` with an early epoch's
+    accuracy; it stops with failed.json status diverged and exit code 1 (a failure, not bad input)."""
+    from helpers import compose
+
+    from podexp.train.run import main
+
+    plant_nan_from(monkeypatch, BAD_STEP - 1)  # epoch 3: all 4 steps
+    monkeypatch.chdir(tmp_path)  # outside Hydra, main() writes into the working folder
+    with pytest.raises(SystemExit) as stopped:
+        main(compose(*TINY, "trainer.on_nan=skip"))
+    assert stopped.value.code == 1
+    failed = json.loads((tmp_path / "failed.json").read_text())
+    assert failed["status"] == "diverged"
+    assert "epoch 3 skipped 4 of its 4 steps" in failed["error"] and "trainer.max_skip_fraction=0.5" in failed["error"]
+    assert not (tmp_path / "result.json").exists()
+    assert load_checkpoint(tmp_path / "last.pt")[0]["epoch"] == 2
+    assert [r["epoch"] for r in LocalMetrics(tmp_path).rows()] == [0, 1]
+
+
+def test_an_epoch_with_every_step_skipped_logs_nan_not_zero(tmp_path, monkeypatch):
+    plant_nan_from(monkeypatch, BAD_STEP - 1)
+    train_in_process(tmp_path, *TINY, "trainer.on_nan=skip", "trainer.max_skip_fraction=1", "trainer.epochs=3")
+    rows = LocalMetrics(tmp_path).rows()
+    assert rows[2]["skipped_steps"] == 4
+    assert math.isnan(rows[2]["train_loss"]) and math.isnan(rows[2]["train_acc"])
+    assert math.isnan(rows[2]["train_latent_norm"]) and not math.isnan(rows[1]["train_loss"])
+
+
+def test_a_non_finite_buffer_is_never_checkpointed(tmp_path, monkeypatch):
+    """A finite loss and gradient can still leave v (or a BatchNorm statistic) at inf after an epoch: the
+    run stops naming the tensor, and last.pt stays the previous epoch's."""
+    original = PODLoss.on_epoch_end
+
+    def on_epoch_end(self, epoch, all_reduce):
+        original(self, epoch, all_reduce)
+        if epoch == 2:
+            self.v_value.fill_(float("inf"))
+
+    monkeypatch.setattr(PODLoss, "on_epoch_end", on_epoch_end)
+    with pytest.raises(DivergenceError) as stopped:
+        train_in_process(tmp_path, *TINY)
+    assert "after epoch 3 these tensors are not finite: loss.v_value." in str(stopped.value)
+    state, used = load_checkpoint(tmp_path / "last.pt")
+    assert used.name == "last.pt" and state["epoch"] == 2 and math.isfinite(state["loss"]["v_value"])
+
+
+def test_non_finite_tensors_names_parameters_and_buffers():
+    model = Tiny()
+    assert non_finite_tensors(model=model) == []
+    model.bn.running_var[1] = float("inf")
+    model.lin.bias.data[0] = float("nan")
+    assert non_finite_tensors(model=model) == ["model.lin.bias", "model.bn.running_var"]

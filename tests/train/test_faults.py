@@ -51,9 +51,8 @@ def test_resume_with_a_changed_latent_dim_names_the_changes_that_cannot_resume(t
     with pytest.raises(ConfigError) as err:
         train_in_process(tmp_path, *TINY, "resume_allow_changes=true", "dataset.latent_dim=32")
     message = str(err.value)
-    assert message.startswith("The checkpoint cannot resume this run: its tensors do not fit")
-    assert "dataset.latent_dim: 16 -> 32" in message and "even with resume_allow_changes=true" in message
-    assert "model.fc1.weight is (16, 32) in the checkpoint, (32, 32) now" in message
+    assert "cannot be resumed with these changes, even with resume_allow_changes=true" in message
+    assert "dataset.latent_dim: 16 -> 32" in message
     assert (tmp_path / "config.yaml").read_text() == config_before  # refused before anything was written
 
 

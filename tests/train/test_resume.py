@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
@@ -195,3 +196,69 @@ def test_unreadable_checkpoint_given_by_path_is_a_user_error(tmp_path):
     garbage.write_text("not a checkpoint")
     with pytest.raises(PodexpError, match="No readable checkpoint at .*resume=null"):
         load_for_resume(garbage, {}, allow_changes=False)
+
+
+def test_allowed_changes_are_applied_to_the_resumed_run(tmp_path, monkeypatch, reference):
+    """resume_allow_changes=true once recorded a new lr/momentum/weight decay but restored the old ones
+    with the optimiser's state: the run went on bit-identical to the unchanged one."""
+    changed = ("optim.lr=0.05", "optim.momentum=0.5", "optim.weight_decay=0.001")
+    preempt_after(monkeypatch, 6)  # mid epoch 2, at lr 0.1
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path, *TINY)
+    monkeypatch.undo()
+    train_in_process(tmp_path, *TINY, *changed, "resume_allow_changes=true")
+    state, _ = load_checkpoint(tmp_path / "last.pt")
+    group = state["optimizers"][0]["param_groups"][0]
+    assert (group["lr"], group["initial_lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.05, 0.5, 0.001)
+    assert state["schedulers"][0]["base_lrs"] == [0.05]
+    assert [row["lr"] for row in LocalMetrics(tmp_path).rows()] == [0.1, 0.1, 0.05, 0.05]
+    assert "lr: 0.05\n" in (tmp_path / "config.yaml").read_text()
+    ref, _ = load_checkpoint(reference() / "last.pt")
+    assert not torch.equal(state["model"]["fc1.weight"], ref["model"]["fc1.weight"])  # it trained differently
+
+
+def test_changes_a_checkpoint_fixes_are_refused_even_with_allow_changes(tmp_path, monkeypatch):
+    preempt_after(monkeypatch, 3)
+    with pytest.raises(signals.Preempted):
+        train_in_process(tmp_path, *TINY)
+    monkeypatch.undo()
+    config = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(ConfigError) as refused:
+        train_in_process(
+            tmp_path, *TINY, "seed=1", "backbone.width=16", "dataset.latent_dim=8", "optim.lr=0.05",
+            "resume_allow_changes=true",
+        )  # fmt: skip
+    message = str(refused.value)
+    assert (
+        "even with resume_allow_changes=true: backbone.width: 8 -> 16; dataset.latent_dim: 16 -> 8; seed: 0 -> 1"
+        in message
+    )
+    assert "optim.lr" not in message and "resume=null" in message
+    assert (tmp_path / "config.yaml").read_text() == config
+
+
+def test_a_finished_folder_answers_only_for_its_own_config(tmp_path, reference):
+    """resume=auto on a folder with result.json once returned the old result for any seed, lr or epochs."""
+    folder = tmp_path / "done"
+    shutil.copytree(reference(), folder)
+    before = (folder / "result.json").read_text()
+    for change, shown in (("seed=1", "seed: 0 -> 1"), ("optim.lr=0.05", "optim.lr: 0.1 -> 0.05")):
+        with pytest.raises(ConfigError, match="already holds a finished run") as refused:
+            train_in_process(folder, *TINY, change)
+        assert shown in str(refused.value) and "resume=null" in str(refused.value)
+    with pytest.raises(ConfigError, match="trainer.epochs: 4 -> 3"):
+        train_in_process(folder, *TINY, "trainer.epochs=3")
+    assert (folder / "result.json").read_text() == before
+    more = train_in_process(folder, *TINY, "trainer.epochs=6")  # continues from last.pt
+    assert more["epochs"] == 6 and load_checkpoint(folder / "last.pt")[0]["epoch"] == 6
+    rows = rows_without_timing(folder)
+    assert [r["epoch"] for r in rows] == list(range(6)) and rows[:4] == rows_without_timing(reference())
+
+
+def test_a_finished_run_without_a_checkpoint_cannot_be_continued(tmp_path):
+    """More epochs for a run trained with trainer.checkpoint=false: refused, not silently retrained from scratch."""
+    quick = (*TINY, "trainer.checkpoint=false", "trainer.epochs=1")
+    train_in_process(tmp_path, *quick)
+    with pytest.raises(ConfigError, match="finished after 1 epochs but no last.pt to continue it from"):
+        train_in_process(tmp_path, *quick[:-1], "trainer.epochs=2")
+    assert len(LocalMetrics(tmp_path).rows()) == 1

@@ -125,6 +125,19 @@ CASES = {
     "angle margin 4": (["loss=arcface", "loss.margin=4"], ["loss.margin=4: must be >= 0 and < 3.1416."]),
     "nan pod alpha": (["loss.alpha=nan"], ["loss.alpha=nan: must be a finite number."]),
     "inf v0": (["loss.v0=inf"], ["loss.v0=inf: must be a finite number."]),
+    "latent d 1 for K > 2 PEDCC centres": (
+        ["dataset.latent_dim=1"],
+        [
+            "dataset.latent_dim=1: PEDCC centres are unit vectors, and in d=1 there are only two (+1 and -1), so "
+            "K=10 classes cannot be told apart",
+            "any d >= 2 works",
+            "loss.allow_crowded_pedcc=true",
+        ],
+    ),
+    "max_skip_fraction above 1": (
+        ["trainer.max_skip_fraction=1.5"],
+        ["trainer.max_skip_fraction=1.5: must be >= 0 and <= 1."],
+    ),
 }
 PROBLEM_COUNT = {"option of another optimiser": 3}
 
@@ -169,6 +182,10 @@ def test_valid_configs_pass():
         ["dataset=imagenet100", "debug=smoke"],
         ["dataset=tiny_imagenet", "debug=smoke"],
         ["+label.backbone=vit_b16"],
+        ["dataset.latent_dim=2", "dataset.num_classes=5"],  # K > d+1 with d >= 2: Fig. 6, iterative PEDCC
+        ["dataset.latent_dim=1", "dataset.num_classes=2"],  # +1 and -1
+        ["dataset.latent_dim=1", "loss.allow_crowded_pedcc=true"],  # the explicit override
+        ["dataset.latent_dim=1", "loss=softmax"],  # no PEDCC: a learnt classifier with biases
     ):
         validate_config(compose(*FAST, *overrides))
 
