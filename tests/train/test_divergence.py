@@ -134,3 +134,20 @@ def test_sync_free_path_reads_nothing_on_the_host_until_the_cadence(monkeypatch)
     monkeypatch.undo()
     with pytest.raises(DivergenceError, match="epoch 1, step 2 of 10"):
         guard.poll(3)
+
+
+@pytest.mark.parametrize("plant", [None, float("nan"), float("inf"), float("-inf")])
+def test_fused_gradient_check_flags_what_the_total_norm_flags(plant):
+    """The guard's one fused op (GradScaler's check, scale 1) agrees with ``~isfinite(total norm)`` and
+    leaves every gradient's bits unchanged."""
+    from podexp.train.divergence import grads_non_finite
+
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(5, 3, generator=gen), torch.randn(7, generator=gen), torch.randn(2, 2, generator=gen).double()]
+    if plant is not None:
+        grads[1][4] = plant
+    before = [g.clone() for g in grads]
+    flag = grads_non_finite(grads, torch.device("cpu"))
+    assert flag.dtype == torch.bool and flag.shape == ()
+    assert bool(flag) == bool(~torch.isfinite(torch.nn.utils.get_total_norm(before))) == (plant is not None)
+    assert all(torch.equal(g, b) or (g.isnan() == b.isnan()).all() for g, b in zip(grads, before))
