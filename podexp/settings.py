@@ -39,6 +39,7 @@ class TrainerSettings:
     on_nan: Literal["stop", "skip"]
     nan_check_every: PositiveInt
     preempt_check_every: PositiveInt
+    cuda_graph: bool | Literal["auto"]
     compile: bool | CompileMode
     sync_bn: bool
 
