@@ -107,7 +107,8 @@ class GraphedStep:
 
     def _body(self, images, labels) -> None:
         """``Trainer.device_step`` with every param group's lr swapped for its device tensor."""
-        groups = [(g, lr) for opt, lrs in zip(self.trainer.optimizers, self.lrs) for g, lr in zip(opt.param_groups, lrs)]
+        optimizers = self.trainer.optimizers
+        groups = [(g, lr) for opt, lrs in zip(optimizers, self.lrs) for g, lr in zip(opt.param_groups, lrs)]
         host_lrs = [g["lr"] for g, _ in groups]
         for group, lr in groups:
             group["lr"] = lr

@@ -3,9 +3,10 @@
 Per batch (``Trainer.step``), for each of the loss's ``num_objectives`` objectives: forward (bf16
 autocast on CUDA), the loss in fp32, backward, that objective's optimiser step, guarded against
 non-finite values; then the schedules step. Under ``trainer.cuda_graph`` the device part of the step
-(``Trainer.device_step``) is replayed as one CUDA graph (``podexp.train.graph``). Metrics accumulate on the device (``EpochStats``) and are read once per
-epoch, so the step has no host synchronisation. What happens around the steps (metrics files,
-checkpoints, W&B, preemption, momentum resets) is done by callbacks (``podexp.train.callbacks``).
+(``Trainer.device_step``) is replayed as one CUDA graph (``podexp.train.graph``). Metrics accumulate
+on the device (``EpochStats``) and are read once per epoch, so the step has no host synchronisation.
+What happens around the steps (metrics files, checkpoints, W&B, preemption, momentum resets) is done by
+callbacks (``podexp.train.callbacks``).
 """
 
 from __future__ import annotations
