@@ -113,9 +113,9 @@ class PodexpRunner:
 
     label = "podexp"
 
-    def __init__(self, backbone, loss_name, images, labels, batch, device, compile_mode=False):
+    def __init__(self, backbone, loss_name, images, labels, batch, device, compile_mode=False, overrides=()):
         self.device = device
-        cfg = bench_config(backbone, loss_name, f"trainer.compile={str(compile_mode).lower()}")
+        cfg = bench_config(backbone, loss_name, f"trainer.compile={str(compile_mode).lower()}", *overrides)
         model, loss = make_model_and_loss(cfg, device)
         data = cfg.dataset
         train = TensorLoader(
@@ -308,6 +308,48 @@ def step_profile(runner, steps: int) -> dict:
         report["kernels_per_step"] = len(kernels) / steps
         report["gpu_busy_ms_per_step"] = sum(e.self_device_time_total for e in kernels) / 1e3 / steps
     return report
+
+
+def step_flops(runner) -> float:
+    """Floating-point operations of one step (``FlopCounterMode``: matmuls and convolutions, forward and
+    backward; a multiply-add counts 2). Run on an eager step: a replayed CUDA graph dispatches nothing."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        runner.run(1)
+    return float(counter.get_total_flops())
+
+
+def top_kernels(runner, steps: int, count: int = 10) -> list[dict]:
+    """The ``count`` costliest kernels of ``steps`` steps: on CUDA device kernels by summed GPU time, on the
+    CPU the ATen operators by self CPU time (``ms_per_step`` and ``calls_per_step`` each)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    device = runner.device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    synchronize(device)
+    with profile(activities=activities) as prof:
+        runner.run(steps)
+        synchronize(device)
+    totals: dict[str, list] = {}
+    for event in prof.events():
+        if device.type == "cuda":
+            if event.device_type != DeviceType.CUDA:
+                continue
+            time_us = event.self_device_time_total
+        elif event.name.startswith("aten::"):
+            time_us = event.self_cpu_time_total
+        else:
+            continue
+        entry = totals.setdefault(event.name, [0.0, 0])
+        entry[0] += time_us
+        entry[1] += 1
+    ranked = sorted(totals.items(), key=lambda item: -item[1][0])[:count]
+    return [
+        {"name": name[:160], "ms_per_step": us / 1e3 / steps, "calls_per_step": calls / steps}
+        for name, (us, calls) in ranked
+    ]
 
 
 def peak_memory_mb(make_runner, device: torch.device, steps: int = 3) -> float | None:
