@@ -24,6 +24,7 @@ from podexp.train.callbacks import MomentumReset
 from podexp.train.graph import GraphedStep
 from podexp.train.loggers import LocalMetrics
 from podexp.train.loop import Trainer
+from podexp.validate import validate_config
 
 CPU = torch.device("cpu")
 TINY = (
@@ -189,6 +190,8 @@ def test_a_python_float_lr_changes_the_ops_between_steps(fused):
 
 
 def test_cuda_graph_true_without_cuda_is_a_config_error():
+    with pytest.raises(ConfigError, match="trainer.cuda_graph=sometimes: use false, true or auto"):
+        validate_config(compose(*TINY, "trainer.cuda_graph=sometimes"))
     with pytest.raises(ConfigError, match=r"trainer.cuda_graph=true.*not CUDA.*trainer.cuda_graph=auto"):
         make_trainer("trainer.cuda_graph=true", graph_ready=False)
     assert make_trainer("trainer.cuda_graph=auto", graph_ready=False).graph is None  # auto: eager on the CPU
