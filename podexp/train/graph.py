@@ -34,11 +34,15 @@ the preemption agreement kept outside the graph.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from podexp.errors import ConfigError
 
 WARMUP_STEPS = 3  # real steps before the capture (PyTorch's recipe uses 3; DDP would need 11)
+
+log = logging.getLogger(__name__)
 
 
 def graph_blockers(device: torch.device, world_size: int, optimizers, compile_setting) -> list[str]:
@@ -67,16 +71,17 @@ def graph_step(trainer) -> GraphedStep | None:
             f"trainer.cuda_graph=true cannot capture the training step here: {'; '.join(blockers)}. "
             "Set trainer.cuda_graph=auto (a graph wherever one works, eager steps elsewhere) or false."
         )
-    return None if blockers else GraphedStep(trainer, capture=True)
+    return None if blockers else GraphedStep(trainer, capture=True, strict=setting is True)
 
 
 class GraphedStep:
     """``Trainer.device_step`` from static buffers with device learning rates: captured as one CUDA graph
     after ``warmup_steps`` eager steps when ``capture``; otherwise run eagerly every step (the CPU form the
-    tests compare with the plain eager step)."""
+    tests compare with the plain eager step). A capture that fails raises when ``strict``
+    (``trainer.cuda_graph=true``) and otherwise logs a warning and goes on with eager steps."""
 
-    def __init__(self, trainer, *, capture: bool, warmup_steps: int = WARMUP_STEPS):
-        self.trainer, self.capture, self.warmup_left = trainer, capture, warmup_steps
+    def __init__(self, trainer, *, capture: bool, strict: bool = True, warmup_steps: int = WARMUP_STEPS):
+        self.trainer, self.capture, self.strict, self.warmup_left = trainer, capture, strict, warmup_steps
         self.lrs = [[torch.zeros((), device=trainer.device) for _ in opt.param_groups] for opt in trainer.optimizers]
         self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self.kept: list[dict] | None = None  # per optimiser: {param: {key: the state tensor the step was frozen with}}
@@ -140,8 +145,16 @@ class GraphedStep:
         for opt in self.trainer.optimizers:
             opt.zero_grad(set_to_none=True)  # the gradients are allocated inside the graph's memory pool
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        try:
+            with torch.cuda.graph(graph):
+                self._body(*self.inputs)
+        except RuntimeError as err:  # e.g. an operator that reads a device value on the host
+            if self.strict:
+                raise
+            log.warning("trainer.cuda_graph=auto: the training step could not be captured (%s); eager steps.", err)
+            self.capture = False
             self._body(*self.inputs)
+            return
         self.graph = graph
         self.captures += 1
         graph.replay()

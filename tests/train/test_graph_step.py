@@ -227,3 +227,35 @@ def test_graph_ready_run_resumed_mid_epoch_is_bit_exact(fused, tmp_path, monkeyp
     for a, b in zip(whole["optimizers"], cut["optimizers"]):
         for i in a["state"]:
             assert torch.equal(a["state"][i]["momentum_buffer"], b["state"][i]["momentum_buffer"])
+
+
+class FailingCapture:
+    """Stands in for ``torch.cuda.graph``: the capture fails at once, as it does when an operator syncs."""
+
+    def __init__(self, graph):
+        pass
+
+    def __enter__(self):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_failed_capture_goes_on_eagerly_under_auto_and_raises_under_true(fused, monkeypatch, caplog):
+    monkeypatch.setattr(torch.cuda, "graph", FailingCapture)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
+    eager = make_trainer("loss=pod", graph_ready=False)
+    auto = make_trainer("loss=pod", graph_ready=False)
+    auto.graph = GraphedStep(auto, capture=True, strict=False, warmup_steps=0)
+    batches = list(zip(range(3), _batches(eager)))
+    for _, (x, y) in batches:
+        eager.step(x, y)
+        auto.step(x, y)
+    assert auto.graph.graph is None and not auto.graph.capture and "could not be captured" in caplog.text
+    for key, value in full_state(eager).items():
+        assert torch.equal(value, full_state(auto)[key]), f"{key} differs"
+    strict = make_trainer("loss=pod", graph_ready=False)
+    strict.graph = GraphedStep(strict, capture=True, strict=True, warmup_steps=0)
+    with pytest.raises(RuntimeError, match="capturing"):
+        strict.step(*batches[0][1])
