@@ -46,6 +46,13 @@ def test_tiny_gpu_check_writes_every_figure(gpu_check, tmp_path):
     assert record["epoch"]["steps"] == 4 and _positive(record["epoch"]["seconds"])  # 16 images / batch 4
     summary = (tmp_path / "gpu_check.md").read_text()
     assert "| small_cnn |" in summary and "Top kernels, small_cnn" in summary
+    assert _positive(record["seconds"]) and "skipped" not in report
+
+
+def test_a_backbone_past_the_time_budget_is_left_out_and_named(gpu_check, tmp_path):
+    report = gpu_check.main(["--tiny", "--skip-tests", "--out", str(tmp_path), "--budget-s", "0"])
+    assert report["backbones"] == [] and report["skipped"][0].startswith("small_cnn:")
+    assert "Not measured (time budget): small_cnn" in (tmp_path / "gpu_check.md").read_text()
 
 
 def test_summary_shows_the_graphed_speedup_and_busy_fractions(gpu_check):
