@@ -74,21 +74,24 @@ def full_state(trainer: Trainer) -> dict:
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_graph_ready_step_is_bit_identical_to_the_eager_step_across_a_milestone(fused, loss):
-    eager = make_trainer(f"loss={loss}", *MILESTONE, graph_ready=False)
-    eager_rows = [eager.fit()]
-    ready = make_trainer(f"loss={loss}", *MILESTONE, graph_ready=True)
-    ready_rows = [ready.fit()]
-    assert ready.guard.sync_free and ready.graph.kept  # frozen after its warm-up steps
-    drop = ("epoch_time",)
-    assert [{k: v for k, v in r.items() if k not in drop} for r in ready_rows] == [
-        {k: v for k, v in r.items() if k not in drop} for r in eager_rows
-    ]
+def test_graph_ready_step_is_bit_identical_to_the_eager_step_across_a_milestone(monkeypatch, loss):
+    """3 epochs, lr x0.1 and a momentum reset at epoch 1. The graph-ready step (fused SGD, device lr, static
+    buffers, kept optimiser state) equals the eager step with the same fused SGD (the CUDA path: the
+    guard's ``found_inf``) bit for bit. Today's eager CPU step uses foreach SGD, whose kernel rounds
+    differently from the fused one (last-bit differences in some runs): it agrees to float rounding."""
+    runs = {"today": make_trainer(f"loss={loss}", *MILESTONE, graph_ready=False)}
+    monkeypatch.setattr(optim, "optimizer_kernel", lambda device: {"fused": True})
+    runs["fused"] = make_trainer(f"loss={loss}", *MILESTONE, graph_ready=False)
+    runs["ready"] = make_trainer(f"loss={loss}", *MILESTONE, graph_ready=True)
+    rows = {name: {k: v for k, v in trainer.fit().items() if k != "epoch_time"} for name, trainer in runs.items()}
+    ready = runs["ready"]
+    assert ready.guard.sync_free and not runs["today"].guard.sync_free and ready.graph.kept
+    assert rows["ready"] == rows["fused"] and rows["ready"] == pytest.approx(rows["today"], rel=1e-4)
     assert ready.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)  # past the milestone
-    a, b = full_state(eager), full_state(ready)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), f"{key} differs"
+    states = {name: full_state(trainer) for name, trainer in runs.items()}
+    for key in states["today"]:
+        assert torch.equal(states["ready"][key], states["fused"][key]), f"{key} differs from the fused eager step"
+        assert torch.allclose(states["ready"][key].double(), states["today"][key].double(), rtol=1e-4, atol=1e-6)
     # the momentum reset at epoch 1 cleared the state; the step put its kept tensors back (zeroed)
     for opt, kept in zip(ready.optimizers, ready.graph.kept):
         for param, tensors in kept.items():
