@@ -42,13 +42,13 @@ def _grads(optimizer) -> list[torch.Tensor]:
 def grads_non_finite(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """A 0-dim bool device tensor: whether any value of ``grads`` is nan or inf. One fused op per device
     and dtype (``GradScaler``'s check, with an unscale factor of exactly 1), no host read."""
-    found, one = torch.zeros(1, device=device), torch.ones(1, device=device)
+    found, one = torch.zeros((), device=device), torch.ones((), device=device)  # 0-dim, as GradScaler
     by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
     for grad in grads:
         by_dtype.setdefault(grad.dtype, []).append(grad)
     for same_dtype in by_dtype.values():
         torch._amp_foreach_non_finite_check_and_unscale_(same_dtype, found, one)
-    return found.reshape(()) > 0
+    return found > 0
 
 
 def _zero_momentum_buffers(optimizer) -> None:
@@ -98,7 +98,7 @@ class NonFiniteGuard:
         self._record(bad, loss, grad_bad, objective)
         if self.sync_free:
             _zero_momentum_buffers(optimizer)
-            optimizer.found_inf = bad.float().reshape(1)
+            optimizer.found_inf = bad.float()  # 0-dim: fused AdamW subtracts it from its 0-dim step counts
             try:
                 optimizer.step()
             finally:

@@ -82,7 +82,10 @@ class GraphedStep:
 
     def __init__(self, trainer, *, capture: bool, strict: bool = True, warmup_steps: int = WARMUP_STEPS):
         self.trainer, self.capture, self.strict, self.warmup_left = trainer, capture, strict, warmup_steps
-        self.lrs = [[torch.zeros((), device=trainer.device) for _ in opt.param_groups] for opt in trainer.optimizers]
+        # the lr type each fused kernel reads: CUDA kernels a float32 on the device, CPU ones a double
+        dtype = torch.float32 if trainer.device.type == "cuda" else torch.float64
+        groups = [opt.param_groups for opt in trainer.optimizers]
+        self.lrs = [[torch.zeros((), dtype=dtype, device=trainer.device) for _ in g] for g in groups]
         self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self.kept: list[dict] | None = None  # per optimiser: {param: {key: the state tensor the step was frozen with}}
         self.graph = None

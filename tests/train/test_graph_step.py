@@ -98,6 +98,21 @@ def test_graph_ready_step_is_bit_identical_to_the_eager_step_across_a_milestone(
             assert all(opt.state[param][k] is t for k, t in tensors.items())
 
 
+def test_graph_ready_adamw_step_is_bit_identical_and_takes_a_cleared_state(fused):
+    """Fused AdamW (its step count is a tensor too): the graph-ready step equals the eager one, also after
+    the optimiser state is dropped at epoch 1 (kept moments and step count zeroed in place)."""
+    runs = {}
+    for name in ("fused", "ready"):
+        runs[name] = make_trainer("loss=pod", "optim=adamw", "trainer.epochs=3", graph_ready=name == "ready")
+        runs[name].callbacks.append(MomentumReset({1}))
+    rows = [{k: v for k, v in trainer.fit().items() if k != "epoch_time"} for trainer in runs.values()]
+    assert rows[0] == rows[1]
+    eager, ready = full_state(runs["fused"]), full_state(runs["ready"])
+    assert any(".step" in key for key in ready)
+    for key in eager:
+        assert torch.equal(eager[key], ready[key]), f"{key} differs"
+
+
 class FailOnHostRead(TorchDispatchMode):
     """Raises on the operators that copy a device value to the host (``.item()``, ``bool(tensor)``)."""
 
