@@ -114,6 +114,24 @@ def test_a_skipped_step_changes_no_weight_momentum_or_buffer(fused):
     assert guard.end_epoch() == 2 and int(guard.skipped) == 0
 
 
+def test_a_skipped_fused_adamw_step_keeps_its_moments_and_step_count():
+    """Fused AdamW takes the guard's flag too: it subtracts it from its (0-dim) step counts."""
+    torch.manual_seed(0)
+    model = Tiny()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    guard = NonFiniteGuard(
+        "skip", [opt], [model], steps_per_epoch=10, global_step=0, check_every=50, device=torch.device("cpu")
+    )
+    assert guard.sync_free and not one_batch(guard, model, opt, poison=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    moments = [{k: v.clone() for k, v in s.items()} for s in opt.state.values()]
+    assert one_batch(guard, model, opt, poison=True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    for kept, state in zip(moments, opt.state.values()):
+        assert all(torch.equal(kept[k], state[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+    assert float(next(iter(opt.state.values()))["step"]) == 1.0
+
+
 def test_sync_free_path_reads_nothing_on_the_host_until_the_cadence(monkeypatch):
     """On the fused (CUDA) path a step must not call .item()/bool()/tolist() on a tensor."""
     torch.manual_seed(0)
