@@ -125,8 +125,8 @@ def test_graphed_steps_are_sync_free_finite_and_match_the_eager_steps(loss):
     capture, no host sync after it, parameters within 1e-3 relative of the eager ones."""
     from podexp.train.graph import WARMUP_STEPS
 
-    eager = _trainer(f"loss={loss}", "trainer.cuda_graph=false")
-    graphed = _trainer(f"loss={loss}", "trainer.cuda_graph=true")
+    eager = _trainer(f"loss={loss}", "optim.lr=0.02", "trainer.cuda_graph=false")
+    graphed = _trainer(f"loss={loss}", "optim.lr=0.02", "trainer.cuda_graph=true")
     assert eager.graph is None and graphed.graph is not None
     batches = _batches(eager.loaders.train, 20)
     for trainer in (eager, graphed):
@@ -152,8 +152,8 @@ def test_graphed_steps_are_sync_free_finite_and_match_the_eager_steps(loss):
 
 
 def test_graph_takes_a_momentum_reset_and_a_loaded_state_without_recapture():
-    eager = _trainer("loss=pod", "trainer.cuda_graph=false")
-    graphed = _trainer("loss=pod", "trainer.cuda_graph=true")
+    eager = _trainer("loss=pod", "optim.lr=0.02", "trainer.cuda_graph=false")
+    graphed = _trainer("loss=pod", "optim.lr=0.02", "trainer.cuda_graph=true")
     batches = _batches(eager.loaders.train, 16)
     for i, (x, y) in enumerate(batches):
         if i == 8:
