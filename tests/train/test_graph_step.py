@@ -277,3 +277,18 @@ def test_a_failed_capture_goes_on_eagerly_under_auto_and_raises_under_true(fused
     strict.graph = GraphedStep(strict, capture=True, strict=True, warmup_steps=0)
     with pytest.raises(RuntimeError, match="capturing"):
         strict.step(*batches[0][1])
+
+
+def test_auto_captures_only_on_one_cuda_process_with_fused_optimisers_and_no_reduce_overhead():
+    from podexp.train.graph import graph_blockers
+
+    param = torch.nn.Parameter(torch.zeros(2))
+    fused_sgd = torch.optim.SGD([param], lr=0.1, fused=True)
+    foreach_sgd = torch.optim.SGD([param], lr=0.1, foreach=True)
+    cuda = torch.device("cuda")
+    assert graph_blockers(cuda, 1, [fused_sgd], False) == []
+    assert graph_blockers(cuda, 1, [fused_sgd], "default") == []  # compile's default mode runs inside the graph
+    assert graph_blockers(CPU, 1, [fused_sgd], False) == ["the device is cpu, not CUDA"]
+    assert "several processes" in graph_blockers(cuda, 2, [fused_sgd], False)[0]
+    assert graph_blockers(cuda, 1, [fused_sgd, foreach_sgd], False) == ["an optimiser is not fused"]
+    assert "reduce-overhead" in graph_blockers(cuda, 1, [fused_sgd], "reduce-overhead")[0]
