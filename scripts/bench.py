@@ -3,18 +3,21 @@
     python scripts/bench.py                      # preset for the device found (cpu or cuda)
     python scripts/bench.py --json bench.json    # the same figures as JSON
 
-Both sides train the same ``LatentNet`` (backbone -> FC1) and the same loss module on the same synthetic
-CIFAR-shaped images (uint8, 3x32x32, random pixels and labels: real CIFAR cannot be fetched everywhere)
-with SGD and the same batch size.
+All sides train the same ``LatentNet`` (backbone -> FC1) and the same loss module on the same synthetic
+CIFAR-shaped images (uint8, 3x32x32, a random prototype per class plus noise: real CIFAR cannot be
+fetched everywhere) with SGD and the same batch size.
 
-* podexp: ``Trainer.step`` fed by the GPU-resident ``TensorLoader`` (crop + flip + normalise on the
-  device), channels_last, bf16 autocast and fused SGD on CUDA, metrics kept on the device.
+* podexp: ``Trainer.step`` as ``train.py`` runs it, fed by the GPU-resident ``TensorLoader`` (crop + flip +
+  normalise on the device), channels_last, bf16 autocast and fused SGD on CUDA, metrics kept on the
+  device, and on one GPU the whole step replayed as a CUDA graph (``trainer.cuda_graph=auto``).
+* tuned_eager: the same without the CUDA graph (``trainer.cuda_graph=false``).
 * reference: a torchvision ``DataLoader`` over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip +
   ToTensor + Normalize, fp32, ``.item()`` on the loss and the accuracy every step (as the authors' loop).
 
-The two are timed in alternating rounds (median over rounds) so both see the same load on a shared
-machine. Also reported: each loss's podexp step time relative to softmax (same backbone and batch),
-peak memory and, on CUDA, the time of a real 50,000-image training epoch.
+``speedup_vs_reference`` and ``speedup_vs_tuned_eager`` follow docs/benchmarks.md: whole epochs in
+alternating rounds after a first epoch whose extra time is reported as a one-time cost, with TFLOP/s,
+GPU-busy fraction and the reference's flags beside them. Also reported: each loss's podexp step time
+relative to softmax (same backbone and batch), peak memory and, on CUDA, one real ``Trainer.train_epoch``.
 """
 
 from __future__ import annotations
