@@ -45,6 +45,11 @@ BENCH_JSON ?= reports/bench.json
 bench: $(STAMP)  ## images/s of the podexp trainer vs the authors'-style loop, per-loss step cost (docs/benchmarks.md)
 	$(PY) scripts/bench.py --json $(BENCH_JSON)
 
+GPU_OUT ?= reports/gpu
+.PHONY: gpu-check
+gpu-check: $(STAMP)  ## on a CUDA machine (< 9 min on one H100): tests/test_gpu.py, eager vs CUDA-graph steps, profile
+	$(PY) scripts/gpu_check.py --out $(GPU_OUT)
+
 # The paper's tables and figures (docs/reproduce.md): `make table4` launches the item's runs, then
 # writes reports/table4/; extra Hydra overrides for every job: `make table4 ARGS="-- logger=wandb"`.
 ITEMS := table1 table2 table3 table4 table5 table6 table7 table8 table9 fig2 fig3 fig4 fig5 fig6

@@ -27,6 +27,7 @@ RESULT_NEUTRAL_KEYS = (
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)
     "trainer.progress",  # progress bars
     "trainer.compile",  # the same numbers up to float rounding
+    "trainer.cuda_graph",  # the same step replayed as one CUDA graph: the same numbers up to float rounding
     "trainer.preempt_check_every",  # how often torchrun ranks agree on a preemption signal
     "trainer.keep_checkpoints",  # which checkpoint files a finished run keeps
     "logger",  # where metrics are sent besides the run folder

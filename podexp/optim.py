@@ -47,7 +47,13 @@ def sgd(
 def adamw(
     param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: AdamBetas, weight_decay: NonNegativeFloat
 ) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(param_groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, **kernel)
+    """AdamW; fused on CUDA also ``capturable`` (its step count and lr on the device), so that a CUDA graph
+    of the training step (``trainer.cuda_graph``) can capture it."""
+    on_cuda = any(p.is_cuda for group in param_groups for p in group["params"])
+    capturable = bool(kernel.get("fused")) and on_cuda
+    return torch.optim.AdamW(
+        param_groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, capturable=capturable, **kernel
+    )
 
 
 def param_groups(model: torch.nn.Module, loss: torch.nn.Module, lr: float) -> list[dict]:
@@ -57,9 +63,15 @@ def param_groups(model: torch.nn.Module, loss: torch.nn.Module, lr: float) -> li
     return groups
 
 
+def optimizer_kernel(device: torch.device) -> dict:
+    """The implementation flags: fused kernels on CUDA (the non-finite guard hands them its flag as
+    ``found_inf``; a CUDA graph can capture them), foreach loops elsewhere."""
+    return {"fused": True} if device.type == "cuda" else {"foreach": True}
+
+
 def build_optimizer(cfg, model, loss, device: torch.device) -> torch.optim.Optimizer:
     """The optimiser ``cfg.name`` over the model's and the loss's parameters (fused kernels on CUDA)."""
-    kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    kernel = optimizer_kernel(device)
     options = OPTIMIZERS.resolve(cfg.name, {k: v for k, v in cfg.items() if k != "name"})
     return OPTIMIZERS.build(cfg.name, param_groups(model, loss, options["lr"]), kernel, **options)
 

@@ -60,6 +60,7 @@ class TrainerSettings:
     max_skip_fraction: Annotated[float, Range(ge=0, le=1)]
     nan_check_every: PositiveInt
     preempt_check_every: PositiveInt
+    cuda_graph: bool | Literal["auto"]
     compile: bool | CompileMode
     sync_bn: bool
 

@@ -28,6 +28,12 @@ import torch
 from torch import nn
 
 
+def target_mask(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, K) bools, true at column y_i of row i: ``F.one_hot(y, K).bool()`` without its host read of
+    ``y``'s range (on the CPU), so a training step stays graph-ready (``podexp.train.graph``)."""
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(1, y[:, None], True)
+
+
 class LatentLoss(nn.Module):
     num_objectives: int = 1
 

@@ -59,7 +59,8 @@ class CenterLoss(SoftmaxLoss):
         """Factor turning autograd's lam/B-weighted centre gradient into Delta c_j (module doc)."""
         if self.center_update == "batch_mean":
             return 1.0 / self.lam
-        counts = torch.bincount(y, minlength=self.num_classes).to(self.centres.dtype)
+        ones = torch.ones_like(y, dtype=self.centres.dtype)  # bincount would read max(y) on the host (CUDA)
+        counts = self.centres.new_zeros(self.num_classes).index_add_(0, y, ones)
         return (y.shape[0] / (self.lam * (1.0 + counts))).unsqueeze(1)
 
     def centre_term(self, z, y):

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from podexp.fields import LatentDim, NumClasses
+from podexp.losses.base import target_mask
 from podexp.losses.registry import LOSSES
 from podexp.losses.softmax import SoftmaxLoss
 
@@ -27,7 +28,7 @@ Normalisation = Literal["k_minus_1", "k"]
 
 def complement_log_distribution(logits: torch.Tensor, y: torch.Tensor):
     """(q, log q) of the softmax over the non-target logits; both exactly 0 at the target entry."""
-    is_target = F.one_hot(y, logits.shape[1]).bool()
+    is_target = target_mask(logits, y)
     log_q = F.log_softmax(logits.masked_fill(is_target, float("-inf")), dim=1).masked_fill(is_target, 0.0)
     q = log_q.exp().masked_fill(is_target, 0.0)
     return q, log_q

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from podexp.fields import LatentDim, NumClasses
-from podexp.losses.base import LatentLoss
+from podexp.losses.base import LatentLoss, target_mask
 from podexp.losses.registry import LOSSES
 from podexp.registry import PositiveFloat, Range
 
@@ -51,7 +51,7 @@ def sine_of(cos: torch.Tensor) -> torch.Tensor:
 
 def replace_target(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``logits`` with column y_i of row i replaced by ``target[i]`` (out of place)."""
-    is_target = F.one_hot(y, logits.shape[1]).bool()
+    is_target = target_mask(logits, y)
     return torch.where(is_target, target.unsqueeze(1), logits)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from podexp.fields import LatentDim, NumClasses
-from podexp.losses.base import LatentLoss
+from podexp.losses.base import LatentLoss, target_mask
 from podexp.losses.margin import MIN_SINE_SQUARED
 from podexp.losses.registry import LOSSES
 from podexp.registry import NonNegativeFloat
@@ -38,5 +38,5 @@ class WSoftmaxLoss(LatentLoss):
         weight_cos = (w_hat[y] @ w_hat.T).clamp(-1.0, 1.0)  # w_hat_y . w_hat_j
         biased_norm = (1 + self.alpha**2 + 2 * self.alpha * weight_cos).clamp_min(MIN_SINE_SQUARED).sqrt()
         biased = (projections + self.alpha * target) / biased_norm
-        is_target = F.one_hot(y, self.num_classes).bool()
+        is_target = target_mask(projections, y)
         return F.cross_entropy(torch.where(is_target, projections, biased), y)

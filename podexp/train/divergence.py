@@ -1,7 +1,9 @@
 """Catch a non-finite loss or gradient before it reaches the weights (``trainer.on_nan``).
 
-A step is *bad* when its loss or the total L2 norm of its gradients is not finite (nan/inf; an overflowing
-norm counts too). The check never touches the weights:
+A step is *bad* when its loss or any of its gradients holds a non-finite value (nan/inf). The gradients are
+checked by one fused op, ``torch._amp_foreach_non_finite_check_and_unscale_`` with scale 1 (the check
+``torch.amp.GradScaler`` does; multiplying by 1 leaves every gradient unchanged), not by a norm per
+gradient. The check never touches the weights:
 
 * **Sync-free path** (every optimiser fused, i.e. CUDA): the flag stays on the device and is handed to
   the fused SGD/AdamW kernel as ``found_inf``, exactly as ``torch.amp.GradScaler`` does, so the update
@@ -91,6 +93,18 @@ def _grads(optimizer) -> list[torch.Tensor]:
     return [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
 
 
+def grads_non_finite(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """A 0-dim bool device tensor: whether any value of ``grads`` is nan or inf. One fused op per device
+    and dtype (``GradScaler``'s check, with an unscale factor of exactly 1), no host read."""
+    found, one = torch.zeros((), device=device), torch.ones((), device=device)  # 0-dim, as GradScaler
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for grad in grads:
+        by_dtype.setdefault(grad.dtype, []).append(grad)
+    for same_dtype in by_dtype.values():
+        torch._amp_foreach_non_finite_check_and_unscale_(same_dtype, found, one)
+    return found > 0
+
+
 def _zero_momentum_buffers(optimizer) -> None:
     """Fused SGD's first step fills its momentum buffer with ``empty_like`` and only then applies the
     ``found_inf`` mask: a skipped first step would leave garbage behind. A zero buffer makes the first
@@ -133,17 +147,12 @@ class NonFiniteGuard:
 
     def step_optimizer(self, optimizer, loss: torch.Tensor, objective: int) -> torch.Tensor:
         """``optimizer.step()`` unless ``loss`` or its gradients are non-finite; returns the device flag."""
-        grads = _grads(optimizer)
-        grad_bad = (
-            ~torch.isfinite(torch.nn.utils.get_total_norm(grads))
-            if grads
-            else torch.zeros((), dtype=torch.bool, device=loss.device)
-        )
+        grad_bad = grads_non_finite(_grads(optimizer), loss.device)
         bad = grad_bad | ~torch.isfinite(loss.detach())
         self._record(bad, loss, grad_bad, objective)
         if self.sync_free:
             _zero_momentum_buffers(optimizer)
-            optimizer.found_inf = bad.float().reshape(1)
+            optimizer.found_inf = bad.float()  # 0-dim: fused AdamW subtracts it from its 0-dim step counts
             try:
                 optimizer.step()
             finally:

@@ -1,10 +1,12 @@
 """The training loop: every loss through the same steps, no special cases by name.
 
 Per batch (``Trainer.step``), for each of the loss's ``num_objectives`` objectives: forward (bf16
-autocast on CUDA), the loss in fp32, backward, that objective's optimiser and schedule step, guarded
-against non-finite values. Metrics accumulate on the device (``EpochStats``) and are read once per
-epoch, so the step has no host synchronisation. What happens around the steps (metrics files,
-checkpoints, W&B, preemption, momentum resets) is done by callbacks (``podexp.train.callbacks``).
+autocast on CUDA), the loss in fp32, backward, that objective's optimiser step, guarded against
+non-finite values; then the schedules step. Under ``trainer.cuda_graph`` the device part of the step
+(``Trainer.device_step``) is replayed as one CUDA graph (``podexp.train.graph``). Metrics accumulate
+on the device (``EpochStats``) and are read once per epoch, so the step has no host synchronisation.
+What happens around the steps (metrics files, checkpoints, W&B, preemption, momentum resets) is done by
+callbacks (``podexp.train.callbacks``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from podexp.settings import TrainerSettings
 from podexp.train.distributed import Dist, unwrap
 from podexp.train.divergence import NonFiniteGuard, check_skip_fraction
+from podexp.train.graph import graph_step
 from podexp.train.resume import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,7 @@ class Trainer:
         self.guard = NonFiniteGuard(
             settings.on_nan, self.optimizers, (model, loss), len(loaders.train), 0, settings.nan_check_every, device
         )
+        self.graph = graph_step(self)  # trainer.cuda_graph: None = eager steps
 
     def _emit(self, hook: str, *args) -> None:
         for callback in self.callbacks:
@@ -128,7 +132,11 @@ class Trainer:
 
     # -- one batch ------------------------------------------------------------------------------
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+        """bf16 autocast on CUDA; without its weight-cast cache under a CUDA graph (PyTorch's rule for
+        capturing autocast regions)."""
+        if not self.use_amp:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=self.graph is None)
 
     def forward(self, model, images):
         """z = model(images) under autocast. A compiled model is told that a new step begins: in
@@ -140,21 +148,31 @@ class Trainer:
             return model(images)
 
     def step(self, images, labels) -> None:
-        """Train on one batch: every objective's forward, loss, backward, guarded optimiser step and
-        schedule step; objective 0's loss, accuracy and latent norm go into ``self.stats``."""
+        """Train on one batch: ``device_step`` (replayed as a CUDA graph under ``trainer.cuda_graph``),
+        then every objective's schedule step."""
         self.loss.on_step(self.global_step)
+        if self.graph is not None:
+            self.graph(images, labels)
+        else:
+            self.device_step(images, labels)
+        for sched in self.schedulers:  # after all objectives: objective i's step reads only optimiser i's lr
+            sched.step()
+        self.global_step += 1
+
+    def device_step(self, images, labels) -> None:
+        """The device work of a step: every objective's forward, loss, backward and guarded optimiser step;
+        objective 0's loss, accuracy and latent norm go into ``self.stats``. With fused optimisers it makes
+        no host read (``podexp.train.graph`` captures it)."""
         self.guard.begin_batch()
-        for objective, (opt, sched) in enumerate(zip(self.optimizers, self.schedulers)):
+        for objective, opt in enumerate(self.optimizers):
             z = self.forward(self.model, images)
             loss = self.loss(z, labels, objective=objective)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             bad = self.guard.step_optimizer(opt, loss, objective)
-            sched.step()
             if objective == 0:
                 self._record(self.stats, z.detach(), labels, loss.detach(), keep=~bad)  # skipped: left out
         self.guard.end_batch()
-        self.global_step += 1
 
     def _record(self, stats: EpochStats, z, labels, loss, keep=None) -> None:
         z = z.float()
@@ -169,7 +187,7 @@ class Trainer:
         loader = self.loaders.train
         loader.set_epoch(epoch, self.step_in_epoch)
         if self.step_in_epoch == 0:
-            self.stats = EpochStats.zeros(self.device)
+            self.stats.values.zero_()  # in place: a CUDA graph of the step adds into this tensor
         bar = tqdm(
             loader,
             desc=f"epoch {epoch + 1}/{self.settings.epochs}",
@@ -303,7 +321,7 @@ class Trainer:
         self.step_in_epoch, self.epoch_head = state.get("step_in_epoch", 0), state.get("epoch_head", {})
         partial = state.get("partial_stats")
         if partial is not None:
-            self.stats = EpochStats(partial.to(self.device))
+            self.stats.values.copy_(partial)
         if "guard" in state:
             self.guard.load_state_dict(state["guard"])
         set_rng_state(state["rng"])

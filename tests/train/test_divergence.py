@@ -117,6 +117,24 @@ def test_a_skipped_step_changes_no_weight_momentum_or_buffer(fused):
     assert guard.end_epoch() == 2 and int(guard.skipped) == 0
 
 
+def test_a_skipped_fused_adamw_step_keeps_its_moments_and_step_count():
+    """Fused AdamW takes the guard's flag too: it subtracts it from its (0-dim) step counts."""
+    torch.manual_seed(0)
+    model = Tiny()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    guard = NonFiniteGuard(
+        "skip", [opt], [model], steps_per_epoch=10, global_step=0, check_every=50, device=torch.device("cpu")
+    )
+    assert guard.sync_free and not one_batch(guard, model, opt, poison=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    moments = [{k: v.clone() for k, v in s.items()} for s in opt.state.values()]
+    assert one_batch(guard, model, opt, poison=True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    for kept, state in zip(moments, opt.state.values()):
+        assert all(torch.equal(kept[k], state[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+    assert float(next(iter(opt.state.values()))["step"]) == 1.0
+
+
 def test_sync_free_path_reads_nothing_on_the_host_until_the_cadence(monkeypatch):
     """On the fused (CUDA) path a step must not call .item()/bool()/tolist() on a tensor."""
     torch.manual_seed(0)
@@ -207,3 +225,20 @@ def test_non_finite_tensors_names_parameters_and_buffers():
     model.bn.running_var[1] = float("inf")
     model.lin.bias.data[0] = float("nan")
     assert non_finite_tensors(model=model) == ["model.lin.bias", "model.bn.running_var"]
+
+
+@pytest.mark.parametrize("plant", [None, float("nan"), float("inf"), float("-inf")])
+def test_fused_gradient_check_flags_what_the_total_norm_flags(plant):
+    """The guard's one fused op (GradScaler's check, scale 1) agrees with ``~isfinite(total norm)`` and
+    leaves every gradient's bits unchanged."""
+    from podexp.train.divergence import grads_non_finite
+
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(5, 3, generator=gen), torch.randn(7, generator=gen), torch.randn(2, 2, generator=gen).double()]
+    if plant is not None:
+        grads[1][4] = plant
+    before = [g.clone() for g in grads]
+    flag = grads_non_finite(grads, torch.device("cpu"))
+    assert flag.dtype == torch.bool and flag.shape == ()
+    assert bool(flag) == bool(~torch.isfinite(torch.nn.utils.get_total_norm(before))) == (plant is not None)
+    assert all(torch.equal(g, b) or (g.isnan() == b.isnan()).all() for g, b in zip(grads, before))
