@@ -79,7 +79,10 @@ def sweep_subdir(*overrides: str) -> str:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
-    return OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["subdir"]
+    try:
+        return OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["subdir"]
+    finally:
+        HydraConfig.instance().cfg = None  # later tests run main() outside Hydra
 
 
 def test_short_job_folders_keep_their_overrides_as_names():

@@ -109,6 +109,7 @@ class Trainer:
         dist: Dist | None = None,
     ):
         self.model, self.loss, self.loaders = model, loss, loaders
+        loss.check_label_range_on_host = False  # the loaders' labels were range-checked when read
         self.optimizers, self.schedulers, self.settings = list(optimizers), list(schedulers), settings
         self.callbacks = list(callbacks)
         self.device = device
