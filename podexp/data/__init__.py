@@ -53,17 +53,24 @@ def select_classes(splits: TensorSplits, classes: list[int]) -> TensorSplits:
                         [splits.class_names[c] for c in classes])
 
 
-def first_per_class(splits: TensorSplits, per_class: int) -> TensorSplits:
-    """Keep the first ``per_class`` training images of each class, in file order (``dataset.train_per_class``:
-    a fixed, seed-independent subset for CPU runs); the test split is untouched."""
-    labels = splits.train_labels
+def _first_per_class(images, labels, per_class: int | None):
+    if per_class is None:
+        return images, labels
     rank = torch.zeros_like(labels)
     for cls in labels.unique():
         where = labels == cls
         rank[where] = torch.arange(int(where.sum()))
     keep = rank < per_class
-    return TensorSplits(splits.train_images[keep], labels[keep], splits.test_images, splits.test_labels,
-                        splits.class_names)
+    return images[keep], labels[keep]
+
+
+def first_per_class(splits: TensorSplits, train: int | None, test: int | None) -> TensorSplits:
+    """Keep the first ``train`` training and ``test`` test images of each class, in file order
+    (``dataset.train_per_class`` / ``test_per_class``: a fixed, seed-independent subset for CPU runs;
+    None keeps the whole split)."""
+    train_images, train_labels = _first_per_class(splits.train_images, splits.train_labels, train)
+    test_images, test_labels = _first_per_class(splits.test_images, splits.test_labels, test)
+    return TensorSplits(train_images, train_labels, test_images, test_labels, splits.class_names)
 
 
 def _check_splits(splits: TensorSplits, name: str, ds: dict) -> None:
@@ -94,8 +101,8 @@ def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
     splits = DATASETS.build(cfg.name, **ds)
     if ds["classes"] is not None:
         splits = select_classes(splits, list(ds["classes"]))
-    if ds["train_per_class"] is not None:
-        splits = first_per_class(splits, ds["train_per_class"])
+    if ds["train_per_class"] is not None or ds["test_per_class"] is not None:
+        splits = first_per_class(splits, ds["train_per_class"], ds["test_per_class"])
     _check_splits(splits, cfg.name, ds)
     check_batch_fits(ds["batch_size"], len(splits.train_labels), world_size)
     common = dict(mean=list(ds["mean"]), std=list(ds["std"]), device=device, rank=rank,

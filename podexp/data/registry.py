@@ -33,6 +33,7 @@ class DatasetFields:
     test_batch_size: PositiveInt = 512
     classes: list | None = None     # keep only these class indices, relabelled 0..len-1 in that order
     train_per_class: PositiveInt | None = None   # keep the first N training images of each class (CPU runs)
+    test_per_class: PositiveInt | None = None    # and the first N test images of each class
     root: str | None = None         # the folder of the files (datasets read from disk)
     stand_in: bool = False          # debug=smoke: synthetic/digits images under another dataset's config
 

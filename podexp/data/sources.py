@@ -140,7 +140,7 @@ def _download(constructor, root: Path) -> None:
 
 
 def load_mnist_like(
-    name: Literal["mnist", "fashion_mnist"], root: str, system_root: str | None, download: bool = True
+    name: Literal["mnist", "fashion_mnist"], root: str, download: bool = True, system_root: str | None = None
 ) -> TensorSplits:
     """MNIST or Fashion-MNIST from torchvision's layout or a plain folder of the four idx files.
 

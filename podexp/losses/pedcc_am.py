@@ -31,8 +31,9 @@ class PEDCCAMSoftmaxLoss(PEDCCLoss):
         mse_power: PositiveFloat,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
+        pedcc_path: str | None,
     ):
-        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, pedcc_path)
         self.scale, self.margin, self.mse_power = float(scale), float(margin), float(mse_power)
         self.bn = nn.BatchNorm1d(latent_dim, affine=False)
 

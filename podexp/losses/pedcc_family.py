@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import LOSSES
-from podexp.pedcc import PedccMethod, make_pedcc
+from podexp.pedcc import PedccMethod, load_pedcc, make_pedcc
 from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 # the norm NaC/POD's v follows: of the latent z (the paper) or of the projection z A^T (the authors' code)
@@ -23,14 +23,25 @@ SCNormalisation = Literal["second_moment", "correlation"]
 
 
 class PEDCCLoss(LatentLoss):
-    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer)."""
+    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer): built by
+    ``pedcc_method``/``pedcc_seed``, or read from ``pedcc_path`` (e.g. the authors' centre file) when given."""
 
     def __init__(
-        self, num_classes: NumClasses, latent_dim: LatentDim, pedcc_method: PedccMethod, pedcc_seed: NonNegativeInt
+        self,
+        num_classes: NumClasses,
+        latent_dim: LatentDim,
+        pedcc_method: PedccMethod,
+        pedcc_seed: NonNegativeInt,
+        pedcc_path: str | None,
     ):
         super().__init__(num_classes, latent_dim)
-        self.pedcc_method, self.pedcc_seed = pedcc_method, int(pedcc_seed)
-        self.register_buffer("pedcc", make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed))
+        self.pedcc_method, self.pedcc_seed, self.pedcc_path = pedcc_method, int(pedcc_seed), pedcc_path
+        centres = (
+            load_pedcc(pedcc_path, num_classes, latent_dim)
+            if pedcc_path is not None
+            else make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed)
+        )
+        self.register_buffer("pedcc", centres)
 
     def scores(self, z):
         return F.normalize(z, dim=1) @ self.pedcc.T
@@ -68,8 +79,9 @@ class NaCLoss(PEDCCLoss):
         v_norm_source: NormSource,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
+        pedcc_path: str | None,
     ):
-        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed)
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, pedcc_path)
         self.alpha, self.v0 = float(alpha), float(v0)
         self.v_norm_source = v_norm_source
         self.register_buffer("v_value", torch.tensor(float(v0)))
@@ -140,8 +152,9 @@ class PODLoss(NaCLoss):
         sc_normalise: SCNormalisation,
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
+        pedcc_path: str | None,
     ):
-        super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed)
+        super().__init__(num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed, pedcc_path)
         self.lam = float(lam)
         self.sc_normalise = sc_normalise
 
