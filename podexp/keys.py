@@ -20,6 +20,7 @@ RESULT_NEUTRAL_KEYS = (
     "name",  # the output folder and the W&B group
     "data_root",
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)
+    "dataset.system_root",  # a distribution's copy of the same data
     "trainer.progress",  # progress bars
     "trainer.compile",  # the same numbers up to float rounding
     "trainer.preempt_check_every",  # how often torchrun ranks agree on a preemption signal

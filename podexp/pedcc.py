@@ -295,6 +295,11 @@ def load_pedcc(path: str | Path, num_classes: int, dim: int) -> torch.Tensor:
     problem = check_pedcc(centres, "file")
     if problem is not None:
         raise ConfigError(f"loss.pedcc_path={path}: the centres are invalid ({problem}). {fix}")
-    log.info("PEDCC K=%d d=%d read from %s: minimum pairwise angle %.3f°.", num_classes, dim, path,
-             min_pairwise_angle(centres))
+    log.info(
+        "PEDCC K=%d d=%d read from %s: minimum pairwise angle %.3f°.",
+        num_classes,
+        dim,
+        path,
+        min_pairwise_angle(centres),
+    )
     return centres.float()

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
 
-from podexp.registry import Pattern, PositiveInt, Registry, options_of, problems_with, raise_problems
+from podexp.registry import (
+    Pattern,
+    PositiveFloat,
+    PositiveInt,
+    Registry,
+    options_of,
+    problems_with,
+    raise_problems,
+)
 
 # trainer.compile: false (eager), true (= default) or a torch.compile mode ("reduce-overhead" replays the
 # step's kernels as CUDA graphs)
@@ -41,6 +49,7 @@ class TrainerSettings:
     preempt_check_every: PositiveInt
     compile: bool | CompileMode
     sync_bn: bool
+    grad_clip: PositiveFloat | None  # clip the gradients' global L2 norm to this before each step; null: off
 
     @staticmethod
     def values(cfg) -> dict:
