@@ -24,8 +24,8 @@ demo: $(STAMP)  ## Softmax vs POD on the embedded digits, 3 seeds, then the tabl
 	$(PY) -m podexp.aggregate $(DEMO_DIR)
 
 FMNIST_DIR := outputs/fmnist/$(STAMP_TIME)
+# extra Hydra overrides of make fmnist, e.g. OVERRIDES="seed=0,1,2 dataset.root=DIR"
 OVERRIDES ?=
-OVERRIDES ?=   # e.g. make fmnist OVERRIDES="seed=0,1,2 dataset.root=DIR"
 fmnist: $(STAMP)  ## all twelve losses on real Fashion-MNIST (Debian's dataset-fashion-mnist or dataset.root), CPU, then the table
 	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=fmnist hydra.sweep.dir=$(FMNIST_DIR) $(OVERRIDES)
 	$(PY) -m podexp.aggregate $(FMNIST_DIR)
