@@ -88,6 +88,7 @@ def test_pedcc_path_uses_the_file_bit_for_bit(tmp_path, suffix, name):
         (None, "missing.npy", "no such file"),
         (np.ones((K, D)), "c.txt", "unknown file type '.txt'"),
     ],
+    ids=["wrong shape", "rows not unit", "non-finite", "missing file", "unknown suffix"],
 )
 def test_a_bad_pedcc_file_names_the_key_and_the_fix(tmp_path, array, file_name, message):
     path = tmp_path / file_name
