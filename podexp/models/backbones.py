@@ -21,7 +21,7 @@ from podexp.registry import PositiveInt, Registry
 class BackboneFields:
     """The keys every backbone config may hold; ``build_model`` reads them."""
 
-    stem: Stem | None = None  # null: the dataset's stem (dataset.stem)
+    stem: Stem | None  # null: the dataset's stem (dataset.stem)
 
 
 # builder(in_channels, stem, **options) -> (module, feature_dim); options default to configs/backbone/<name>.yaml
