@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAMP_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
 DEMO_DIR := outputs/demo/$(STAMP_TIME)
 
-.PHONY: help setup demo test test-full lint golden clean
+.PHONY: help setup demo fmnist test test-full lint golden clean
 
 help:  ## list the targets (and: make table1 ... table9, fig2 ... fig6: one paper item each)
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,13 @@ setup: $(STAMP)  ## create .venv and install podexp with its test tools
 demo: $(STAMP)  ## Softmax vs POD on the embedded digits, 3 seeds, then the table (offline, CPU)
 	$(PY) train.py -m experiment=demo loss=softmax,pod seed=0,1,2 hydra.sweep.dir=$(DEMO_DIR)
 	$(PY) -m podexp.aggregate $(DEMO_DIR)
+
+FMNIST_DIR := outputs/fmnist/$(STAMP_TIME)
+# extra Hydra overrides of make fmnist, e.g. OVERRIDES="seed=0,1,2 dataset.root=DIR"
+OVERRIDES ?=
+fmnist: $(STAMP)  ## all twelve losses on real Fashion-MNIST (Debian's dataset-fashion-mnist or dataset.root), CPU, then the table
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=fmnist hydra.sweep.dir=$(FMNIST_DIR) $(OVERRIDES)
+	$(PY) -m podexp.aggregate $(FMNIST_DIR)
 
 # Test tiers (markers in pyproject.toml): the fast tier leaves out `slow` (subprocesses: train.py, torchrun,
 # scripts/, `make tables-smoke`) and `gpu` (CUDA only); the full tier is what CI runs.

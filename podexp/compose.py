@@ -9,6 +9,7 @@ rebuilds a finished run's network and loss from its ``model.pt`` alone (README, 
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,11 @@ from podexp.data import Loaders, build_loaders
 from podexp.errors import PodexpError
 from podexp.losses import build as build_loss
 from podexp.losses.base import LatentLoss
-from podexp.models import build_model
+from podexp.models import build_model, input_statistics
 from podexp.optim import build_optimizer, build_scheduler
 from podexp.settings import TrainerSettings
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -48,13 +51,28 @@ def build_model_and_loss(cfg: DictConfig, num_classes: int, device: torch.device
     return model, loss
 
 
+def loader_config(cfg: DictConfig) -> DictConfig:
+    """``cfg.dataset``, with the input mean/std of the backbone's pre-trained weights in place of the
+    dataset's when it loads some (ViT/Swin: timm's ``pretrained_cfg``); for a grey-scale dataset the
+    per-channel statistics are averaged."""
+    stats = input_statistics(cfg.backbone)
+    if stats is None:
+        return cfg.dataset
+    channels = int(cfg.dataset.channels)
+    mean, std = stats
+    if len(mean) != channels:
+        mean, std = [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
+    log.info("Inputs normalised with the pre-trained weights' mean %s and std %s (not dataset.mean/std).", mean, std)
+    return OmegaConf.merge(cfg.dataset, {"mean": mean, "std": std})
+
+
 def build_components(cfg: DictConfig, device: torch.device, rank: int = 0, world_size: int = 1):
     """(loaders, model, loss) for ``cfg``, on ``device``; model and loss are freshly initialised.
 
     ``rank``/``world_size`` (torchrun) give this process its shard of every batch.
     """
     loaders = build_loaders(
-        cfg.dataset,
+        loader_config(cfg),
         seed=cfg.seed,
         device=device,
         channels_last=bool(cfg.trainer.channels_last),

@@ -25,6 +25,7 @@ RESULT_NEUTRAL_KEYS = (
     "name",  # the output folder and the W&B group
     "data_root",
     "dataset.root",  # where the same data lie (the dataset is named by dataset.name)
+    "dataset.system_root",  # a distribution's copy of the same data
     "trainer.progress",  # progress bars
     "trainer.compile",  # the same numbers up to float rounding
     "trainer.cuda_graph",  # the same step replayed as one CUDA graph: the same numbers up to float rounding
@@ -46,6 +47,7 @@ FIXED_BY_CHECKPOINT = (
     "loss.bias",
     "loss.pedcc_method",
     "loss.pedcc_seed",
+    "loss.pedcc_path",
     "loss.v0",
     "optim.name",
 )

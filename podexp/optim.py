@@ -45,10 +45,19 @@ def sgd(
 
 @OPTIMIZERS.register("adamw")
 def adamw(
-    param_groups: list, kernel: dict, *, lr: PositiveFloat, betas: AdamBetas, weight_decay: NonNegativeFloat
+    param_groups: list,
+    kernel: dict,
+    *,
+    lr: PositiveFloat,
+    betas: AdamBetas,
+    weight_decay: NonNegativeFloat,
+    no_decay_norm_bias_position: bool,
 ) -> torch.optim.Optimizer:
     """AdamW; fused on CUDA also ``capturable`` (its step count and lr on the device), so that a CUDA graph
-    of the training step (``trainer.cuda_graph``) can capture it."""
+    of the training step (``trainer.cuda_graph``) can capture it. ``no_decay_norm_bias_position`` (Swin's
+    recipe) is read by ``param_groups``: the network's norm weights, biases and position tables then get no
+    weight decay."""
+    del no_decay_norm_bias_position
     on_cuda = any(p.is_cuda for group in param_groups for p in group["params"])
     capturable = bool(kernel.get("fused")) and on_cuda
     return torch.optim.AdamW(
@@ -56,9 +65,28 @@ def adamw(
     )
 
 
-def param_groups(model: torch.nn.Module, loss: torch.nn.Module, lr: float) -> list[dict]:
-    """The backbone/FC1 parameters, then the loss's own groups (which may set lr or weight decay)."""
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+# parameter names of position tables (Swin: relative position bias, absolute position embedding; ViT's too)
+POSITION_TABLES = ("relative_position_bias_table", "absolute_pos_embed", "pos_embed")
+
+
+def exempt_from_decay(name: str, param: torch.nn.Parameter) -> bool:
+    """Whether Swin's recipe leaves ``param`` undecayed: a norm weight or bias (1-D) or a position table."""
+    return param.ndim <= 1 or any(table in name for table in POSITION_TABLES)
+
+
+def param_groups(
+    model: torch.nn.Module, loss: torch.nn.Module, lr: float, no_decay_norm_bias_position: bool = False
+) -> list[dict]:
+    """The backbone/FC1 parameters (split into a decayed group and one with weight decay 0 under
+    ``no_decay_norm_bias_position``), then the loss's own groups (which may set lr or weight decay)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if no_decay_norm_bias_position:
+        groups = [
+            {"params": [p for n, p in named if not exempt_from_decay(n, p)]},
+            {"params": [p for n, p in named if exempt_from_decay(n, p)], "weight_decay": 0.0},
+        ]
+    else:
+        groups = [{"params": [p for _, p in named]}]
     groups += loss.param_groups(lr)
     return groups
 
@@ -73,7 +101,8 @@ def build_optimizer(cfg, model, loss, device: torch.device) -> torch.optim.Optim
     """The optimiser ``cfg.name`` over the model's and the loss's parameters (fused kernels on CUDA)."""
     kernel = optimizer_kernel(device)
     options = OPTIMIZERS.resolve(cfg.name, {k: v for k, v in cfg.items() if k != "name"})
-    return OPTIMIZERS.build(cfg.name, param_groups(model, loss, options["lr"]), kernel, **options)
+    groups = param_groups(model, loss, options["lr"], bool(options.get("no_decay_norm_bias_position")))
+    return OPTIMIZERS.build(cfg.name, groups, kernel, **options)
 
 
 def linear_warmup(factor: Factor, warmup_steps: int) -> Factor:

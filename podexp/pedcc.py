@@ -12,6 +12,10 @@
   minimum pairwise angle stops growing (see ``iterative_pedcc``). Only approximately even:
   ``min_pairwise_angle`` says how even.
 
+``load_pedcc(path, K, d)`` reads a centre file instead (``loss.pedcc_path``: .npy, .pt or .pkl, a K x d
+array or a {class index: vector} mapping as the authors' PEDCC code pickles it), so their own centres can
+be used bit for bit; it passes the same check as a cached file.
+
 Results are deterministic for (K, d, method, seed) and cached on disk (``$PODEXP_CACHE`` or
 ``~/.cache/podexp``) so every run of a table uses the same centres; a cached file is checked on load.
 """
@@ -26,6 +30,7 @@ from typing import Literal
 
 import torch
 
+from podexp.errors import ConfigError
 from podexp.fields import LatentDim, NumClasses
 from podexp.io import atomic_torch_save
 from podexp.registry import argument_problems, raise_problems
@@ -262,4 +267,61 @@ def make_pedcc(
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(centres, path)
+    return centres.float()
+
+
+PEDCC_FILE_TYPES = (".npy", ".pt", ".pkl")
+
+
+def _read_centre_file(path: Path):
+    if path.suffix == ".npy":
+        import numpy as np
+
+        return np.load(path, allow_pickle=False)
+    if path.suffix == ".pt":
+        return torch.load(path, map_location="cpu", weights_only=True)
+    import pickle
+
+    with open(path, "rb") as handle:  # a pickle runs code: use only centre files you trust
+        return pickle.load(handle)
+
+
+def _as_matrix(data) -> torch.Tensor:
+    """A K x d float64 tensor from an array, a tensor, a list of rows or a {class index: row} mapping."""
+    if isinstance(data, dict):
+        data = [data[k] for k in sorted(data)]
+    if isinstance(data, (list, tuple)):
+        return torch.stack([torch.as_tensor(row, dtype=torch.float64).reshape(-1) for row in data])
+    return torch.as_tensor(data, dtype=torch.float64)
+
+
+def load_pedcc(path: str | Path, num_classes: int, dim: int) -> torch.Tensor:
+    """The K x d float32 centres stored in ``path`` (``loss.pedcc_path``), checked like a cached PEDCC:
+    the right shape, finite, unit rows (row k is the centre of class k)."""
+    path = Path(path).expanduser()
+    fix = (
+        f"Point loss.pedcc_path at a {'/'.join(PEDCC_FILE_TYPES)} file holding a {num_classes} x {dim} array "
+        f"of unit rows (K = dataset.num_classes, d = dataset.latent_dim), or set loss.pedcc_path=null to build "
+        f"the PEDCC."
+    )
+    if path.suffix not in PEDCC_FILE_TYPES:
+        raise ConfigError(f"loss.pedcc_path={path}: unknown file type '{path.suffix}'. {fix}")
+    if not path.is_file():
+        raise ConfigError(f"loss.pedcc_path={path}: no such file. {fix}")
+    try:
+        centres = _as_matrix(_read_centre_file(path))
+    except Exception as err:
+        raise ConfigError(f"loss.pedcc_path={path}: cannot read it ({err.__class__.__name__}: {err}). {fix}") from None
+    if tuple(centres.shape) != (num_classes, dim):
+        raise ConfigError(f"loss.pedcc_path={path}: holds an array of shape {tuple(centres.shape)}. {fix}")
+    problem = check_pedcc(centres, "file")
+    if problem is not None:
+        raise ConfigError(f"loss.pedcc_path={path}: the centres are invalid ({problem}). {fix}")
+    log.info(
+        "PEDCC K=%d d=%d read from %s: minimum pairwise angle %.3f°.",
+        num_classes,
+        dim,
+        path,
+        min_pairwise_angle(centres),
+    )
     return centres.float()

@@ -387,6 +387,7 @@ class Registry:
         fn = self.get(name)
         context = {k: options.pop(k) for k in list(options) if k in self.context}
         values = self.resolve(name, options, argument_problems(fn, *args, **context))
+        values = {k: v for k, v in values.items() if k not in self.context}  # a shared field named like one
         parameters = _parameters(fn)
         if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
             values = {k: v for k, v in values.items() if k in parameters}

@@ -63,6 +63,7 @@ class TrainerSettings:
     cuda_graph: bool | Literal["auto"]
     compile: bool | CompileMode
     sync_bn: bool
+    grad_clip: PositiveFloat | None  # clip the gradients' global L2 norm to this before each step; null: off
 
     @staticmethod
     def values(cfg) -> dict:

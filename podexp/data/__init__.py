@@ -86,6 +86,26 @@ def _check_read(splits: TensorSplits, name: str, root) -> None:
             raise DataError(f"The {split} split of dataset '{name}'{where} does not add up: {problem}. {fix}")
 
 
+def _first_per_class(images, labels, per_class: int | None):
+    if per_class is None:
+        return images, labels
+    rank = torch.zeros_like(labels)
+    for cls in labels.unique():
+        where = labels == cls
+        rank[where] = torch.arange(int(where.sum()))
+    keep = rank < per_class
+    return images[keep], labels[keep]
+
+
+def first_per_class(splits: TensorSplits, train: int | None, test: int | None) -> TensorSplits:
+    """Keep the first ``train`` training and ``test`` test images of each class, in file order
+    (``dataset.train_per_class`` / ``test_per_class``: a fixed, seed-independent subset for CPU runs;
+    None keeps the whole split)."""
+    train_images, train_labels = _first_per_class(splits.train_images, splits.train_labels, train)
+    test_images, test_labels = _first_per_class(splits.test_images, splits.test_labels, test)
+    return TensorSplits(train_images, train_labels, test_images, test_labels, splits.class_names)
+
+
 def _check_splits(splits: TensorSplits, name: str, ds: dict) -> None:
     """The data (after ``dataset.classes``) match the config: class count and image shape."""
     found = splits.num_classes
@@ -111,6 +131,8 @@ def build_loaders(cfg, *, seed: int, device, rank: int = 0, world_size: int = 1,
     _check_read(splits, cfg.name, ds.get("root"))
     if ds["classes"] is not None:
         splits = select_classes(splits, list(ds["classes"]))
+    if ds["train_per_class"] is not None or ds["test_per_class"] is not None:
+        splits = first_per_class(splits, ds["train_per_class"], ds["test_per_class"])
     _check_splits(splits, cfg.name, ds)
     held_out = torch.from_numpy(holdout_mask(splits.train_labels.numpy(), ds["val_fraction"], ds["split_seed"]))
     train_images, train_labels = splits.train_images[~held_out], splits.train_labels[~held_out]

@@ -33,6 +33,8 @@ class DatasetFields:
     augment: dict                   # crop_padding, hflip (streamed datasets: hflip)
     test_batch_size: PositiveInt = 512
     classes: list | None = None     # keep only these class indices, relabelled 0..len-1 in that order
+    train_per_class: PositiveInt | None = None   # keep the first N training images of each class (CPU runs)
+    test_per_class: PositiveInt | None = None    # and the first N test images of each class
     root: str | None = None         # the folder of the files (datasets read from disk)
     stand_in: bool = False          # debug=smoke: synthetic/digits images under another dataset's config
     val_fraction: ValFraction = 0.0  # > 0: hold this share of each class of the training split out as the
@@ -70,7 +72,9 @@ def field_problems(name: str, values: Mapping) -> list[str]:
         problems.append(f"dataset.std={list(std)}: every value must be a positive number.")
     root, signature = values.get("root"), DATASETS.signature(name)
     downloadable = "download" in signature
-    if root is not None and not (downloadable and values.get("download", signature.get("download").default)) \
+    system_root = values.get("system_root")
+    found_elsewhere = system_root is not None and Path(str(system_root)).is_dir()
+    if root is not None and not found_elsewhere and not (downloadable and values.get("download", signature.get("download").default)) \
             and not Path(str(root)).expanduser().is_dir():
         fix = ", or set dataset.download=true" if downloadable else " (docs/datasets.md says how to get them)"
         problems.append(f"dataset.root={shell_path(root)}: the folder does not exist"

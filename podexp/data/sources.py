@@ -154,12 +154,20 @@ def _download(constructor, root: Path) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def load_mnist_like(name: Literal["mnist", "fashion_mnist"], root: str, download: bool = True) -> TensorSplits:
-    """MNIST or Fashion-MNIST from torchvision's layout or a plain folder of the four idx files."""
+def load_mnist_like(
+    name: Literal["mnist", "fashion_mnist"], root: str, download: bool = True, system_root: str | None = None
+) -> TensorSplits:
+    """MNIST or Fashion-MNIST from torchvision's layout or a plain folder of the four idx files.
+
+    ``root`` is searched first, then ``system_root`` (a distribution's copy, e.g. Debian's
+    dataset-fashion-mnist in /usr/share/datasets/fashion-mnist), and only then is ``root`` downloaded into.
+    """
     import torchvision
 
     root = Path(root).expanduser()
     folder = _find_idx_folder(root, name)
+    if folder is None and system_root is not None and Path(system_root).is_dir():
+        folder = _find_idx_folder(Path(system_root), name)
     download_error = None
     if folder is None and download:
         constructor = getattr(torchvision.datasets, _TORCHVISION_FOLDER[name])

@@ -32,8 +32,9 @@ class PEDCCAMSoftmaxLoss(PEDCCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
+        pedcc_path: str | None,
     ):
-        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc)
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path)
         self.scale, self.margin, self.mse_power = float(scale), float(margin), float(mse_power)
         self.bn = nn.BatchNorm1d(latent_dim, affine=False)
 

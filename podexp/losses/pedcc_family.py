@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import LOSSES
-from podexp.pedcc import PedccMethod, make_pedcc
+from podexp.pedcc import PedccMethod, load_pedcc, make_pedcc
 from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 # the norm NaC/POD's v follows: of the latent z (the paper) or of the projection z A^T (the authors' code)
@@ -23,7 +23,8 @@ SCNormalisation = Literal["second_moment", "correlation"]
 
 
 class PEDCCLoss(LatentLoss):
-    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer).
+    """Base for losses whose classifier is the fixed K x d PEDCC matrix ``self.pedcc`` (a buffer): built by
+    ``pedcc_method``/``pedcc_seed``, or read from ``pedcc_path`` (e.g. the authors' centre file) when given.
     ``allow_crowded_pedcc``: build it even for d = 1 with K > 2, where centres cannot be told apart
     (``podexp.pedcc.crowding_problem``)."""
 
@@ -34,11 +35,16 @@ class PEDCCLoss(LatentLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
+        pedcc_path: str | None,
     ):
         super().__init__(num_classes, latent_dim)
-        self.pedcc_method, self.pedcc_seed = pedcc_method, int(pedcc_seed)
+        self.pedcc_method, self.pedcc_seed, self.pedcc_path = pedcc_method, int(pedcc_seed), pedcc_path
         self.allow_crowded_pedcc = bool(allow_crowded_pedcc)
-        centres = make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded=allow_crowded_pedcc)
+        centres = (
+            load_pedcc(pedcc_path, num_classes, latent_dim)
+            if pedcc_path is not None
+            else make_pedcc(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded=allow_crowded_pedcc)
+        )
         self.register_buffer("pedcc", centres)
 
     def scores(self, z):
@@ -78,8 +84,9 @@ class NaCLoss(PEDCCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
+        pedcc_path: str | None,
     ):
-        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc)
+        super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path)
         self.alpha, self.v0 = float(alpha), float(v0)
         self.v_norm_source = v_norm_source
         self.register_buffer("v_value", torch.tensor(float(v0)))
@@ -155,9 +162,10 @@ class PODLoss(NaCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
+        pedcc_path: str | None,
     ):
         super().__init__(
-            num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed, allow_crowded_pedcc
+            num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path
         )
         self.lam = float(lam)
         self.sc_normalise = sc_normalise

@@ -2,18 +2,30 @@
 
 ``stem`` adapts the first layers to the input size (docs/method.md §5):
 ``cifar`` (32 px: 3x3 stride-1 first conv, no max-pool), ``tiny`` (64 px: 3x3 stride-1 conv, keep the
-max-pool) and ``imagenet`` (224 px: the standard stem).
+max-pool) and ``imagenet`` (224 px: the standard stem). The stem is the dataset's (``dataset.stem``) unless
+``backbone.stem`` names one: ``backbone=mobilenetv2 backbone.stem=imagenet`` runs the unadapted network
+on 32/64-px images (docs/reproduce.md, Table 7).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from torch import nn
 
 from podexp.fields import Channels, Stem
 from podexp.registry import PositiveInt, Registry
 
+
+@dataclass(frozen=True)
+class BackboneFields:
+    """The keys every backbone config may hold; ``build_model`` reads them."""
+
+    stem: Stem | None  # null: the dataset's stem (dataset.stem)
+
+
 # builder(in_channels, stem, **options) -> (module, feature_dim); options default to configs/backbone/<name>.yaml
-BACKBONES = Registry("backbone", context=("in_channels", "stem"), config_group="backbone")
+BACKBONES = Registry("backbone", context=("in_channels", "stem"), config_group="backbone", shared=BackboneFields)
 
 
 @BACKBONES.register("small_cnn")

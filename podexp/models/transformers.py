@@ -5,7 +5,13 @@ paper does for every dataset it runs on transformers. Pre-trained weights (docs/
 ImageNet-21k for ViT, the Swin release) come from ``backbone.checkpoint=PATH`` (a file timm can load:
 .safetensors / .pth / .bin) or, with ``backbone.pretrained=true``, from the Hugging Face hub cache;
 ``pretrained=false`` gives a random init. ``model_kwargs`` are passed to ``timm.create_model`` (tests
-use them to build reduced-size variants through the same code path).
+use them to build reduced-size variants through the same code path); ``drop_path_rate`` is the stochastic
+depth of the Swin recipe.
+
+Pre-trained weights expect the inputs normalised with the statistics they were trained with, not the
+dataset's: ``pretrained_statistics`` reads them from timm's ``pretrained_cfg`` (0.5/0.5 for the ViT-B/16
+ImageNet-21k releases, the ImageNet mean/std for Swin), and the composition root gives them to the loaders
+whenever such weights are loaded (``podexp.models.input_statistics``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from torch import nn
@@ -21,7 +28,7 @@ from torch.nn import functional as F
 from podexp.errors import ConfigError
 from podexp.fields import Channels, Stem
 from podexp.models.backbones import BACKBONES
-from podexp.registry import PositiveInt
+from podexp.registry import PositiveInt, Range
 
 
 class ResizeTo(nn.Module):
@@ -74,15 +81,35 @@ def _missing_key_reports():
         logger.setLevel(level)
 
 
+def pretrained_statistics(model: str) -> tuple[list[float], list[float]] | None:
+    """(mean, std) per RGB channel from timm's ``pretrained_cfg`` of ``model`` (metadata only: nothing is
+    downloaded); None when timm has no such record."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model)
+    if cfg is None or cfg.mean is None or cfg.std is None:
+        return None
+    return [float(m) for m in cfg.mean], [float(s) for s in cfg.std]
+
+
 def create_timm_backbone(
-    model: str, in_channels: int, *, img_size: int, pretrained: bool, checkpoint: str | None, model_kwargs: dict | None
+    model: str,
+    in_channels: int,
+    *,
+    img_size: int,
+    pretrained: bool,
+    checkpoint: str | None,
+    model_kwargs: dict | None,
+    drop_path_rate: float = 0.0,
 ) -> tuple[nn.Module, int]:
     import timm
     from omegaconf import OmegaConf
 
     if OmegaConf.is_config(model_kwargs):
         model_kwargs = OmegaConf.to_container(model_kwargs)
-    kwargs = dict(num_classes=0, in_chans=in_channels, img_size=img_size, **(model_kwargs or {}))
+    kwargs = dict(
+        num_classes=0, in_chans=in_channels, img_size=img_size, drop_path_rate=drop_path_rate, **(model_kwargs or {})
+    )
     if checkpoint:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
@@ -115,7 +142,7 @@ def create_timm_backbone(
     return ResizeTo(net, img_size), net.num_features
 
 
-@BACKBONES.register("vit_b16")
+@BACKBONES.register("vit_b16", timm=True)
 def vit_b16(
     in_channels: Channels,
     stem: Stem,
@@ -124,14 +151,21 @@ def vit_b16(
     pretrained: bool,
     checkpoint: str | None,
     model_kwargs: dict | None,
+    drop_path_rate: Annotated[float, Range(ge=0, lt=1)],
 ) -> tuple[nn.Module, int]:
     """ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm)."""
     return create_timm_backbone(
-        model, in_channels, img_size=img_size, pretrained=pretrained, checkpoint=checkpoint, model_kwargs=model_kwargs
+        model,
+        in_channels,
+        img_size=img_size,
+        pretrained=pretrained,
+        checkpoint=checkpoint,
+        model_kwargs=model_kwargs,
+        drop_path_rate=drop_path_rate,
     )
 
 
-@BACKBONES.register("swin_b")
+@BACKBONES.register("swin_b", timm=True)
 def swin_b(
     in_channels: Channels,
     stem: Stem,
@@ -140,8 +174,15 @@ def swin_b(
     pretrained: bool,
     checkpoint: str | None,
     model_kwargs: dict | None,
+    drop_path_rate: Annotated[float, Range(ge=0, lt=1)],
 ) -> tuple[nn.Module, int]:
     """Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage)."""
     return create_timm_backbone(
-        model, in_channels, img_size=img_size, pretrained=pretrained, checkpoint=checkpoint, model_kwargs=model_kwargs
+        model,
+        in_channels,
+        img_size=img_size,
+        pretrained=pretrained,
+        checkpoint=checkpoint,
+        model_kwargs=model_kwargs,
+        drop_path_rate=drop_path_rate,
     )

@@ -88,6 +88,14 @@ class EpochStats:
         }
 
 
+def clip_gradients(optimizer, max_norm: float) -> None:
+    """Scale the gradients of ``optimizer``'s parameters so that their global L2 norm is at most ``max_norm``
+    (``trainer.grad_clip``; a non-finite norm leaves them non-finite for the guard to catch)."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if params:
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+
+
 class Trainer:
     """Trains ``model`` (already wrapped for DDP / torch.compile where asked) with ``loss``.
 
@@ -170,6 +178,8 @@ class Trainer:
             loss = self.loss(z, labels, objective=objective)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if self.settings.grad_clip is not None:
+                clip_gradients(opt, self.settings.grad_clip)
             bad = self.guard.step_optimizer(opt, loss, objective)
             if objective == 0:
                 self._record(self.stats, z.detach(), labels, loss.detach(), keep=~bad)  # skipped: left out

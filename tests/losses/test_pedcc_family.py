@@ -116,7 +116,7 @@ def test_v_schedule_across_epochs(source):
 
 
 def test_eval_mode_batches_do_not_enter_the_norm_average():
-    loss = build("nac", num_classes=K, latent_dim=D, alpha=0.1)
+    loss = build("nac", num_classes=K, latent_dim=D, alpha=0.1, v_norm_source="latent")
     z, y = batch()
     loss(z, y)
     loss.eval()

@@ -53,7 +53,10 @@ CASES = {
     "mean per channel": (["dataset.mean=[0.5]"], ["needs one value per channel (3)"]),
     "unknown backbone option": (
         ["+backbone.depth=3"],
-        ["backbone 'small_cnn' has no option 'depth'", "It accepts: width (an integer >= 1)."],
+        [
+            "backbone 'small_cnn' has no option 'depth'",
+            "It accepts: stem (cifar, tiny or imagenet or null), width (an integer >= 1).",
+        ],
     ),
     "negative momentum": (["optim.momentum=-1"], ["optim.momentum=-1: must be >= 0"]),
     "one class": (["dataset.num_classes=1"], ["dataset.num_classes=1: must be >= 2"]),
