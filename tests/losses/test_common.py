@@ -51,7 +51,7 @@ def test_built_by_name_with_the_config_files_values_and_no_other_default(name):
     loss = build(name, num_classes=K, latent_dim=D)
     assert {key: getattr(loss, key) for key in written} == written
     for key in written:
-        assert LOSSES.problems(name, {**written, key: "not a value"}), f"loss.{key} accepts anything"
+        assert LOSSES.problems(name, {**written, key: {"not": "a value"}}), f"loss.{key} accepts anything"
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -138,7 +138,7 @@ def test_predict_is_cosine_to_pedcc(name):
 def test_a_non_finite_batch_never_reaches_v(name):
     """A train-mode batch with NaN/inf rows (a diverging step) is left out of the norm sums, so v stays
     the mean norm of the finite rows (issue 13, item 7)."""
-    loss = build(name, num_classes=4, latent_dim=8)
+    loss = build(name, num_classes=4, latent_dim=8, v_norm_source="latent")
     z = torch.randn(6, 8)
     y = torch.arange(6) % 4
     loss(z, y)
