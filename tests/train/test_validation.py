@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from helpers import FAST, compose, run_train_py
+from helpers import FAST, ROOT, compose, run_train_py
 
 from podexp.data import DATASETS
 from podexp.errors import ConfigError
@@ -229,3 +231,19 @@ def test_every_dataset_config_matches_its_registered_reader(name):
     """Each configs/dataset file holds only keys its reader (or the common dataset fields) accepts."""
     problems, values = group_values(compose(f"dataset={name}"), "dataset")
     assert problems == [] and values["num_classes"] >= 2
+
+
+def test_reliability_table_shows_the_messages_the_validator_prints():
+    """docs/reliability.md's row for each case above quotes the message as printed (problems joined by " / ")."""
+    rows = [line.split(" | ") for line in (ROOT / "docs" / "reliability.md").read_text().splitlines()]
+    quoted = {}
+    for cells in rows:
+        found = re.search(r"test_each_bad_input_gets_a_message_that_says_what_to_change\[([^\]]+)\]`", cells[-1])
+        if len(cells) == 5 and found and found.group(1) in CASES:
+            quoted[found.group(1)] = cells[3]
+    assert len(quoted) >= 40, "the table lost its rows"
+    for case, shown in quoted.items():
+        with pytest.raises(ConfigError) as err:
+            validate_config(compose(*FAST, *CASES[case][0]))
+        printed = " / ".join(line.strip()[2:] for line in str(err.value).splitlines()[1:]).replace("|", "\\|")
+        assert shown == printed, f"docs/reliability.md row for {case!r} is stale"
