@@ -53,6 +53,14 @@ def run_train_py(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout:
 
 
 FAST = ("debug=fast",)
+# 128 training images of 8x8 in batches of 32 (4 steps per epoch), a width-8 small_cnn: runs in about a second
+TINY_DATA = (
+    "dataset.train_size=128",
+    "dataset.test_size=64",
+    "dataset.image_size=8",
+    "dataset.batch_size=32",
+    "backbone.width=8",
+)
 
 
 def needs_cpp_compiler(test):

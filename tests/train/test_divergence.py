@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import FAST, train_in_process
+from helpers import FAST, TINY_DATA, train_in_process
 from torch import nn
 
 from podexp.io import load_checkpoint
@@ -19,11 +19,7 @@ TINY = (
     *FAST,
     "trainer.checkpoint=true",
     "trainer.epochs=4",
-    "dataset.train_size=128",
-    "dataset.test_size=64",
-    "dataset.image_size=8",
-    "dataset.batch_size=32",
-    "backbone.width=8",
+    *TINY_DATA,
 )
 BAD_STEP = 9  # 0-based global step: epoch 3 (1-based), its 2nd of 4 steps
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, ROOT, compose, run_train_py, train_in_process, write_fake_mnist
+from helpers import FAST, ROOT, TINY_DATA, compose, run_train_py, train_in_process, write_fake_mnist
 from omegaconf import OmegaConf
 
 from podexp.errors import ConfigError
@@ -28,11 +28,7 @@ TINY = (
     *FAST,
     "trainer.checkpoint=true",
     "trainer.epochs=2",
-    "dataset.train_size=128",
-    "dataset.test_size=64",
-    "dataset.image_size=8",
-    "dataset.batch_size=32",
-    "backbone.width=8",
+    *TINY_DATA,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import FAST, compose, train_in_process
+from helpers import FAST, TINY_DATA, compose, train_in_process
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
@@ -30,11 +30,7 @@ from podexp.validate import validate_config
 CPU = torch.device("cpu")
 TINY = (
     *FAST,
-    "dataset.train_size=128",
-    "dataset.test_size=64",
-    "dataset.image_size=8",
-    "dataset.batch_size=32",
-    "backbone.width=8",
+    *TINY_DATA,
 )  # 4 steps per epoch
 MILESTONE = ("trainer.epochs=3", "sched.milestones=[1]", "optim.reset_momentum_at_milestones=true")
 LOSSES = ["softmax", "pod", "cot", "lsoftmax"]

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from helpers import FAST, train_in_process
+from helpers import FAST, TINY_DATA, train_in_process
 
 from podexp.errors import ConfigError
 from podexp.io import load_checkpoint, save_checkpoint
@@ -20,11 +20,7 @@ TINY = (
     *FAST,
     "trainer.checkpoint=true",
     "trainer.epochs=4",
-    "dataset.train_size=128",
-    "dataset.test_size=64",
-    "dataset.image_size=8",
-    "dataset.batch_size=32",
-    "backbone.width=8",
+    *TINY_DATA,
 )
 
 
