@@ -5,7 +5,7 @@ from helpers import FAST, train_in_process
 
 
 def test_two_epoch_run_writes_metrics_result_and_checkpoint(tmp_path):
-    result = train_in_process(tmp_path, *FAST, "loss=pod", "trainer.checkpoint=true")
+    result = train_in_process(tmp_path, *FAST, "loss=pod", "loss.v_norm_source=latent", "trainer.checkpoint=true")
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "train_latent_norm", "v", "epoch_time"):
