@@ -26,17 +26,19 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 
 from podexp.errors import ConfigError
 from podexp.fields import LatentDim, NumClasses
 from podexp.io import atomic_torch_save
-from podexp.registry import argument_problems, raise_problems
+from podexp.registry import Pattern, argument_problems, raise_problems
 
 log = logging.getLogger(__name__)
 
+# loss.pedcc_path: a stored K x d centre file (load_pedcc)
+PedccFile = Annotated[str, Pattern(r".+\.(npy|pt|pkl)", "a path ending in .npy, .pt or .pkl")]
 PedccMethod = Literal["simplex", "iterative", "auto"]  # auto: simplex when K <= d + 1, else iterative
 SIMPLEX_TOLERANCE = 1e-5
 # Version of the iterative algorithm, part of its cache file name: bump it whenever the algorithm's output

@@ -16,7 +16,7 @@ from podexp.fields import LatentDim, NumClasses
 from podexp.losses.margin import CosineMargin, am_softmax_cross_entropy
 from podexp.losses.pedcc_family import PEDCCLoss
 from podexp.losses.registry import LOSSES
-from podexp.pedcc import PedccMethod
+from podexp.pedcc import PedccFile, PedccMethod
 from podexp.registry import NonNegativeInt, PositiveFloat
 
 
@@ -32,7 +32,7 @@ class PEDCCAMSoftmaxLoss(PEDCCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
-        pedcc_path: str | None,
+        pedcc_path: PedccFile | None,
     ):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path)
         self.scale, self.margin, self.mse_power = float(scale), float(margin), float(mse_power)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from podexp.fields import LatentDim, NumClasses
 from podexp.losses.base import LatentLoss
 from podexp.losses.registry import LOSSES
-from podexp.pedcc import PedccMethod, load_pedcc, make_pedcc
+from podexp.pedcc import PedccFile, PedccMethod, load_pedcc, make_pedcc
 from podexp.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 # the norm NaC/POD's v follows: of the latent z (the paper) or of the projection z A^T (the authors' code)
@@ -35,7 +35,7 @@ class PEDCCLoss(LatentLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
-        pedcc_path: str | None,
+        pedcc_path: PedccFile | None,
     ):
         super().__init__(num_classes, latent_dim)
         self.pedcc_method, self.pedcc_seed, self.pedcc_path = pedcc_method, int(pedcc_seed), pedcc_path
@@ -84,7 +84,7 @@ class NaCLoss(PEDCCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
-        pedcc_path: str | None,
+        pedcc_path: PedccFile | None,
     ):
         super().__init__(num_classes, latent_dim, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path)
         self.alpha, self.v0 = float(alpha), float(v0)
@@ -162,7 +162,7 @@ class PODLoss(NaCLoss):
         pedcc_method: PedccMethod,
         pedcc_seed: NonNegativeInt,
         allow_crowded_pedcc: bool,
-        pedcc_path: str | None,
+        pedcc_path: PedccFile | None,
     ):
         super().__init__(
             num_classes, latent_dim, alpha, v0, v_norm_source, pedcc_method, pedcc_seed, allow_crowded_pedcc, pedcc_path
