@@ -80,7 +80,7 @@ def test_model_and_loss_gradients_are_the_full_batch_gradients_on_every_rank(tmp
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one_process(tmp_path):
-    overrides = [*FAST, "loss=pod", "trainer.epochs=8"]
+    overrides = [*FAST, "loss=pod", "loss.v_norm_source=latent", "trainer.epochs=8"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [
@@ -142,4 +142,4 @@ def test_ranks_in_different_hydra_folders_run_and_resume_in_rank0s(tmp_path):
     weights = torch.load(tmp_path / "rank0" / "model.pt", map_location="cpu", weights_only=False)["model"]
     assert not any(key.startswith("module.") for key in weights)  # model.pt holds the network DDP wrapped
     second = runs[1].stdout + runs[1].stderr
-    assert "already holds a finished run" in second and "epoch 1/1" not in second
+    assert "already holds this finished run" in second and "epoch 1/1" not in second
