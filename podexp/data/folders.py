@@ -3,6 +3,7 @@
 Shared by the folder datasets (Tiny ImageNet, FaceScrub, ImageNet-N). Class order is always the sorted
 order of the class-folder names, so class k <-> PEDCC row k.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,15 @@ def name_paths(paths: list[Path], limit: int = _MAX_LISTED) -> str:
     return shown + more
 
 
-def scan_split(split_dir: Path, classes: list[str], per_class: int | None, *, dataset: str,
-               how_to_fix: str, images_subdir: str = "") -> tuple[list[Path], np.ndarray]:
+def scan_split(
+    split_dir: Path,
+    classes: list[str],
+    per_class: int | None,
+    *,
+    dataset: str,
+    how_to_fix: str,
+    images_subdir: str = "",
+) -> tuple[list[Path], np.ndarray]:
     """(paths, labels) of ``split_dir/<class>/<images_subdir>/*`` for ``classes`` (label = index).
 
     ``per_class``: the exact number of images every class must hold (None: at least one).
@@ -62,9 +70,11 @@ def scan_split(split_dir: Path, classes: list[str], per_class: int | None, *, da
         labels += [label] * len(files)
     if wrong:
         want = f"exactly {per_class}" if per_class is not None else "at least one"
-        raise DataError(f"{dataset}: every class folder must hold {want} image(s), but "
-                        f"{'; '.join(wrong[:5])}{' (and more)' if len(wrong) > 5 else ''}. The dataset is "
-                        f"incomplete or laid out differently. {how_to_fix}")
+        raise DataError(
+            f"{dataset}: every class folder must hold {want} image(s), but "
+            f"{'; '.join(wrong[:5])}{' (and more)' if len(wrong) > 5 else ''}. The dataset is "
+            f"incomplete or laid out differently. {how_to_fix}"
+        )
     return paths, np.asarray(labels, dtype=np.int64)
 
 
@@ -95,9 +105,11 @@ def decode_images(paths: list[Path], size: int, channels: int = 3, *, dataset: s
             else:
                 out[i] = array
     if broken:
-        raise DataError(f"{dataset}: {len(broken)} image file(s) cannot be decoded (corrupt or not "
-                        f"images): {name_paths(broken)}. Replace them from the original archive or "
-                        f"delete them and prepare the dataset again.")
+        raise DataError(
+            f"{dataset}: {len(broken)} image file(s) cannot be decoded (corrupt or not "
+            f"images): {name_paths(broken)}. Replace them from the original archive or "
+            f"delete them and prepare the dataset again."
+        )
     return out
 
 
@@ -109,8 +121,9 @@ def file_list_key(root: Path, paths: list[Path], size: int, channels: int) -> st
     return digest.hexdigest()[:16]
 
 
-def decode_cached(root: Path, splits: dict[str, list[Path]], size: int, channels: int, *, dataset: str,
-                  cache: bool) -> dict[str, np.ndarray]:
+def decode_cached(
+    root: Path, splits: dict[str, list[Path]], size: int, channels: int, *, dataset: str, cache: bool
+) -> dict[str, np.ndarray]:
     """Decoded images of every split, read from / written to ``root/.podexp_decoded_<key>.npz``.
 
     The key digests the file list (relative paths and sizes) and the decode size, so adding, removing

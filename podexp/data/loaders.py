@@ -4,6 +4,7 @@ An epoch is one permutation of the split drawn from a generator seeded by (seed,
 augmentation comes from a generator seeded by (seed, epoch, step). No state is carried between
 batches, so a run resumed at (epoch, step) sees exactly the batches it would have seen.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +18,7 @@ _MIX = 1_000_003  # spreads (seed, epoch, step) over distinct generator seeds
 def _seeded(device: torch.device, *keys: int) -> torch.Generator:
     value = 0
     for key in keys:
-        value = (value * _MIX + int(key) + 1) % (2 ** 62)
+        value = (value * _MIX + int(key) + 1) % (2**62)
     return torch.Generator(device=device).manual_seed(value)
 
 
@@ -25,11 +26,15 @@ def check_batch_fits(batch_size: int, train_size: int, world_size: int) -> None:
     """The global batch ``dataset.batch_size`` must split evenly over the torchrun processes and fit in
     the training split (known once the data is read)."""
     if batch_size % world_size:
-        raise ConfigError(f"dataset.batch_size={batch_size} is the global batch and must divide evenly over the "
-                          f"{world_size} processes of this torchrun job. Pick a multiple of {world_size}.")
+        raise ConfigError(
+            f"dataset.batch_size={batch_size} is the global batch and must divide evenly over the "
+            f"{world_size} processes of this torchrun job. Pick a multiple of {world_size}."
+        )
     if train_size < batch_size:
-        raise ConfigError(f"dataset.batch_size={batch_size} is larger than the training split ({train_size} "
-                          f"images): no full batch fits. Lower dataset.batch_size.")
+        raise ConfigError(
+            f"dataset.batch_size={batch_size} is larger than the training split ({train_size} "
+            f"images): no full batch fits. Lower dataset.batch_size."
+        )
 
 
 class TensorLoader:
@@ -38,9 +43,24 @@ class TensorLoader:
     ``rank``/``world_size`` shard every epoch's permutation for data parallelism.
     """
 
-    def __init__(self, images, labels, batch_size, mean, std, *, train: bool, crop_padding=0,
-                 hflip=False, seed=0, device="cpu", drop_last=None, rank=0, world_size=1,
-                 channels_last=False):
+    def __init__(
+        self,
+        images,
+        labels,
+        batch_size,
+        mean,
+        std,
+        *,
+        train: bool,
+        crop_padding=0,
+        hflip=False,
+        seed=0,
+        device="cpu",
+        drop_last=None,
+        rank=0,
+        world_size=1,
+        channels_last=False,
+    ):
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -71,7 +91,7 @@ class TensorLoader:
         else:
             order = torch.arange(n, device=self.device)
         per_rank = n // self.world_size if self.train else -(-n // self.world_size)
-        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        return order[self.rank * per_rank : (self.rank + 1) * per_rank]
 
     def __len__(self) -> int:
         n = self.labels.shape[0]
@@ -81,13 +101,13 @@ class TensorLoader:
     def __iter__(self):
         order = self._indices()
         for step in range(self.start_step, len(self)):
-            idx = order[step * self.batch_size:(step + 1) * self.batch_size]
+            idx = order[step * self.batch_size : (step + 1) * self.batch_size]
             images = self.images[idx]
             if self.train and (self.crop_padding or self.hflip):
-                rank_key = (self.rank,) if self.world_size > 1 else ()   # ranks draw different crops
+                rank_key = (self.rank,) if self.world_size > 1 else ()  # ranks draw different crops
                 gen = _seeded(self.device, self.seed, self.epoch, step + 1, *rank_key)
                 images = augment(images, self.crop_padding, self.hflip, gen)
-            if self.channels_last:   # on uint8, a quarter of the bytes; normalise keeps the layout
+            if self.channels_last:  # on uint8, a quarter of the bytes; normalise keeps the layout
                 images = images.contiguous(memory_format=torch.channels_last)
             images = normalise(images, self.mean, self.std)
             yield images, self.labels[idx]

@@ -7,6 +7,7 @@ the common fields of ``DatasetFields``, which ``build_loaders`` reads (an entry 
 itself receives it too). Dataset configs interpolate ``data_root``, so there is no config group to take
 defaults from: a dataset is built from its whole config.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,27 +24,26 @@ class DatasetFields:
     """The keys every dataset config holds (or may hold, where a default is given)."""
 
     num_classes: NumClasses
-    latent_dim: LatentDim           # the width d of FC1 for this dataset (paper Table 3)
+    latent_dim: LatentDim  # the width d of FC1 for this dataset (paper Table 3)
     image_size: PositiveInt
     channels: Channels
     stem: Stem
-    batch_size: PositiveInt         # the global batch: under torchrun each process loads its share
-    mean: list                      # per channel, applied on the device
+    batch_size: PositiveInt  # the global batch: under torchrun each process loads its share
+    mean: list  # per channel, applied on the device
     std: list
-    augment: dict                   # crop_padding, hflip (streamed datasets: hflip)
+    augment: dict  # crop_padding, hflip (streamed datasets: hflip)
     test_batch_size: PositiveInt = 512
-    classes: list | None = None     # keep only these class indices, relabelled 0..len-1 in that order
-    train_per_class: PositiveInt | None = None   # keep the first N training images of each class (CPU runs)
-    test_per_class: PositiveInt | None = None    # and the first N test images of each class
-    root: str | None = None         # the folder of the files (datasets read from disk)
-    stand_in: bool = False          # debug=smoke: synthetic/digits images under another dataset's config
+    classes: list | None = None  # keep only these class indices, relabelled 0..len-1 in that order
+    train_per_class: PositiveInt | None = None  # keep the first N training images of each class (CPU runs)
+    test_per_class: PositiveInt | None = None  # and the first N test images of each class
+    root: str | None = None  # the folder of the files (datasets read from disk)
+    stand_in: bool = False  # debug=smoke: synthetic/digits images under another dataset's config
     val_fraction: ValFraction = 0.0  # > 0: hold this share of each class of the training split out as the
-                                     # validation split (podexp.data.holdout); 0: none (the paper's tables)
-    split_seed: int = 0             # the hold-out's draw, independent of the run's seed
+    # validation split (podexp.data.holdout); 0: none (the paper's tables)
+    split_seed: int = 0  # the hold-out's draw, independent of the run's seed
 
 
-DATASETS = Registry("dataset", context=("seed", "device", "rank", "world_size", "channels_last"),
-                    shared=DatasetFields)
+DATASETS = Registry("dataset", context=("seed", "device", "rank", "world_size", "channels_last"), shared=DatasetFields)
 
 
 def dataset_options(cfg: Mapping) -> dict:
@@ -74,10 +74,16 @@ def field_problems(name: str, values: Mapping) -> list[str]:
     downloadable = "download" in signature
     system_root = values.get("system_root")
     found_elsewhere = system_root is not None and Path(str(system_root)).is_dir()
-    if root is not None and not found_elsewhere and not (downloadable and values.get("download", signature.get("download").default)) \
-            and not Path(str(root)).expanduser().is_dir():
+    if (
+        root is not None
+        and not found_elsewhere
+        and not (downloadable and values.get("download", signature.get("download").default))
+        and not Path(str(root)).expanduser().is_dir()
+    ):
         fix = ", or set dataset.download=true" if downloadable else " (docs/datasets.md says how to get them)"
-        problems.append(f"dataset.root={shell_path(root)}: the folder does not exist"
-                        f"{' and dataset.download=false' if downloadable else ''}. Point dataset.root "
-                        f"(or $PODEXP_DATA) at the folder holding the {name} files{fix}.")
+        problems.append(
+            f"dataset.root={shell_path(root)}: the folder does not exist"
+            f"{' and dataset.download=false' if downloadable else ''}. Point dataset.root "
+            f"(or $PODEXP_DATA) at the folder holding the {name} files{fix}."
+        )
     return problems

@@ -6,6 +6,7 @@ permutation seeded by (seed, epoch), and every sample's random augmentation is d
 generator seeded by (seed, epoch, step, position in batch), whichever worker decodes it.
 Workers decode and augment to uint8 tensors; normalisation happens on the device.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +23,7 @@ from podexp.errors import DataError
 def sample_seed(*keys: int) -> int:
     value = 0
     for key in keys:
-        value = (value * _MIX + int(key) + 1) % (2 ** 62)
+        value = (value * _MIX + int(key) + 1) % (2**62)
     return value
 
 
@@ -54,8 +55,11 @@ def _collate(items):
     broken = [path for _, _, path in items if path is not None]
     if broken:
         return None, None, broken
-    return (torch.stack([image for image, _, _ in items]),
-            torch.tensor([label for _, label, _ in items], dtype=torch.int64), [])
+    return (
+        torch.stack([image for image, _, _ in items]),
+        torch.tensor([label for _, label, _ in items], dtype=torch.int64),
+        [],
+    )
 
 
 class _EpochBatches(Sampler):
@@ -79,28 +83,49 @@ class _EpochBatches(Sampler):
         else:
             order = torch.arange(self.n)
         per_rank = self._per_rank()
-        order = order[self.rank * per_rank:(self.rank + 1) * per_rank].tolist()
+        order = order[self.rank * per_rank : (self.rank + 1) * per_rank].tolist()
         for step in range(self.start_step, len(self)):
-            chunk = order[step * self.batch_size:(step + 1) * self.batch_size]
+            chunk = order[step * self.batch_size : (step + 1) * self.batch_size]
             yield [(index, sample_seed(self.seed, self.epoch, step, j)) for j, index in enumerate(chunk)]
 
 
 class FolderStreamLoader:
     """Batches of image files decoded by DataLoader workers, normalised on ``device``."""
 
-    def __init__(self, paths, labels, batch_size, mean, std, *, train: bool, transform, seed=0,
-                 device="cpu", rank=0, world_size=1, channels_last=False, num_workers=8,
-                 prefetch_factor=4):
+    def __init__(
+        self,
+        paths,
+        labels,
+        batch_size,
+        mean,
+        std,
+        *,
+        train: bool,
+        transform,
+        seed=0,
+        device="cpu",
+        rank=0,
+        world_size=1,
+        channels_last=False,
+        num_workers=8,
+        prefetch_factor=4,
+    ):
         self.device = torch.device(device)
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
         self.std = torch.as_tensor(std, dtype=torch.float32, device=self.device)
         self.channels_last = channels_last
-        self.batches = _EpochBatches(len(paths), int(batch_size), train=train, seed=int(seed), rank=rank,
-                                     world_size=world_size)
+        self.batches = _EpochBatches(
+            len(paths), int(batch_size), train=train, seed=int(seed), rank=rank, world_size=world_size
+        )
         workers = {"persistent_workers": True, "prefetch_factor": prefetch_factor} if num_workers else {}
-        self.loader = DataLoader(_ImageFiles(list(paths), list(labels), transform), batch_sampler=self.batches,
-                                 num_workers=num_workers, collate_fn=_collate,
-                                 pin_memory=self.device.type == "cuda", **workers)
+        self.loader = DataLoader(
+            _ImageFiles(list(paths), list(labels), transform),
+            batch_sampler=self.batches,
+            num_workers=num_workers,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+            **workers,
+        )
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
         self.batches.epoch, self.batches.start_step = epoch, start_step
@@ -116,8 +141,10 @@ class FolderStreamLoader:
     def __iter__(self):
         for images, labels, broken in self.loader:
             if broken:
-                raise DataError(f"{len(broken)} image file(s) cannot be decoded (corrupt or not images): "
-                                f"{name_paths(broken)}. Replace them from the original archive.")
+                raise DataError(
+                    f"{len(broken)} image file(s) cannot be decoded (corrupt or not images): "
+                    f"{name_paths(broken)}. Replace them from the original archive."
+                )
             images = normalise(images.to(self.device, non_blocking=True), self.mean, self.std)
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)

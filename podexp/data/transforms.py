@@ -5,6 +5,7 @@ then normalisation. Equivalent in distribution to torchvision's
 ``RandomCrop(size, padding=p) -> RandomHorizontalFlip() -> ToTensor() -> Normalize(mean, std)``:
 the padding is applied to the uint8 image (value 0) before normalising, as torchvision does.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,7 +45,6 @@ def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     return images.float().mul_(scale).sub_((mean / std)[:, None, None])
 
 
-def augment(images: torch.Tensor, crop_padding: int, hflip: bool,
-            generator: torch.Generator) -> torch.Tensor:
+def augment(images: torch.Tensor, crop_padding: int, hflip: bool, generator: torch.Generator) -> torch.Tensor:
     images = random_crop(images, crop_padding, generator)
     return random_hflip(images, generator) if hflip else images

@@ -4,6 +4,7 @@ torchvision: RandomCrop(32, padding=4) -> RandomHorizontalFlip() -> ToTensor() -
 podexp: TensorLoader(crop_padding=4, hflip=True) over uint8 tensors. Compared on many draws: the crop
 offsets and flips read back from a marker image, and the per-pixel mean/std of augmented images.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -34,9 +35,17 @@ def podexp_draws(images: np.ndarray, n: int, mean, std) -> torch.Tensor:
     from podexp.data.loaders import TensorLoader
 
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    loader = TensorLoader(tensor, torch.zeros(len(images), dtype=torch.int64), min(250, len(images)), mean, std,
-                          train=True,
-                          crop_padding=PAD, hflip=True, seed=7)
+    loader = TensorLoader(
+        tensor,
+        torch.zeros(len(images), dtype=torch.int64),
+        min(250, len(images)),
+        mean,
+        std,
+        train=True,
+        crop_padding=PAD,
+        hflip=True,
+        seed=7,
+    )
     out, epoch = [], 0
     while sum(len(x) for x in out) < n:
         loader.set_epoch(epoch)
@@ -49,8 +58,14 @@ def torchvision_draws(images: np.ndarray, n: int, mean, std) -> torch.Tensor:
     from PIL import Image
     from torchvision import transforms
 
-    pipeline = transforms.Compose([transforms.RandomCrop(SIZE, padding=PAD), transforms.RandomHorizontalFlip(),
-                                   transforms.ToTensor(), transforms.Normalize(mean, std)])
+    pipeline = transforms.Compose(
+        [
+            transforms.RandomCrop(SIZE, padding=PAD),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
     torch.manual_seed(7)
     pil = [Image.fromarray(img) for img in images]
     return torch.stack([pipeline(pil[k % len(pil)]) for k in range(n)])
@@ -65,8 +80,10 @@ def as_uint8(batch: torch.Tensor) -> np.ndarray:
 def offsets():
     markers = np.repeat(marker_image()[None], 500, 0)
     zero, one = [0.0] * 3, [1.0] * 3
-    return {name: np.array([read_offsets(img) for img in as_uint8(draw(markers, DRAWS, zero, one))])
-            for name, draw in (("podexp", podexp_draws), ("torchvision", torchvision_draws))}
+    return {
+        name: np.array([read_offsets(img) for img in as_uint8(draw(markers, DRAWS, zero, one))])
+        for name, draw in (("podexp", podexp_draws), ("torchvision", torchvision_draws))
+    }
 
 
 def chi_square_uniform(values: np.ndarray, k: int) -> float:
@@ -78,7 +95,7 @@ def chi_square_uniform(values: np.ndarray, k: int) -> float:
 
 def test_marker_reader_is_exact_on_hand_made_crops():
     padded = np.pad(marker_image(), ((PAD, PAD), (PAD, PAD), (0, 0)))
-    crop = padded[3:3 + SIZE, 7:7 + SIZE].transpose(2, 0, 1)
+    crop = padded[3 : 3 + SIZE, 7 : 7 + SIZE].transpose(2, 0, 1)
     assert read_offsets(crop) == (3, 7, False)
     assert read_offsets(crop[:, :, ::-1]) == (3, 7, True)
 
@@ -112,14 +129,14 @@ def test_per_pixel_mean_and_std_match_torchvision():
     base += np.linspace(40, 200, SIZE)[None, None, :, None]
     for k in range(64):
         r, c = rng.integers(2, 20, 2)
-        base[k, r:r + 10, c:c + 10] = 250
+        base[k, r : r + 10, c : c + 10] = 250
     images = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
     mean, std = [0.507, 0.487, 0.441], [0.267, 0.256, 0.276]
     ours, theirs = podexp_draws(images, DRAWS, mean, std), torchvision_draws(images, DRAWS, mean, std)
     assert ours.shape == theirs.shape == (DRAWS, 3, SIZE, SIZE)
     m1, m2 = ours.double().mean(0), theirs.double().mean(0)
     se = ((ours.double().var(0) + theirs.double().var(0)) / DRAWS).sqrt().clamp_min(1e-6)
-    assert ((m1 - m2).abs() / se).max() < 5.0                       # per pixel, 3,072 two-sample z-tests
+    assert ((m1 - m2).abs() / se).max() < 5.0  # per pixel, 3,072 two-sample z-tests
     s1, s2 = ours.double().std(0), theirs.double().std(0)
     assert (s1 - s2).abs().max() < 0.1 * s2.max()
     # zero padding before Normalize: output pixel (0, 0) is padding when dy < 4 or (unflipped) dx < 4 or

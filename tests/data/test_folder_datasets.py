@@ -1,4 +1,5 @@
 """Tiny ImageNet and FaceScrub: prepare scripts (idempotent), readers, errors, one training epoch."""
+
 import hashlib
 import json
 import math
@@ -17,7 +18,7 @@ from podexp.data.prepare.facescrub import prepare_facescrub
 from podexp.data.prepare.tiny_imagenet import arrange_val
 from podexp.errors import DataError
 
-WNIDS = ["n09999999", "n01443537", "n04067472"]       # created out of sorted order on purpose
+WNIDS = ["n09999999", "n01443537", "n04067472"]  # created out of sorted order on purpose
 TINY = dict(num_classes=3, train_per_class=4, val_per_class=2, image_size=16)
 
 
@@ -39,7 +40,7 @@ def test_prepare_script_arranges_val_into_class_folders_once(tiny_root):
     for name, wnid in labels.items():
         assert (root / "val" / wnid / "images" / name).is_file()
     before = snapshot(root)
-    assert arrange_val(root) == 0                     # second run: nothing to do, nothing touched
+    assert arrange_val(root) == 0  # second run: nothing to do, nothing touched
     assert snapshot(root) == before
 
 
@@ -55,7 +56,7 @@ def test_reader_arranges_val_decodes_sorted_classes_and_caches(tiny_root, monkey
     root, labels = tiny_root
     splits = load_tiny_imagenet(str(root), **TINY)
     assert splits.class_names == sorted(WNIDS)
-    assert (root / "val" / WNIDS[0] / "images").is_dir()           # arranged on first use
+    assert (root / "val" / WNIDS[0] / "images").is_dir()  # arranged on first use
     assert tuple(splits.train_images.shape) == (12, 3, 16, 16) and len(splits.test_labels) == 6
     # train images are read class by class in sorted wnid order, files sorted by name
     first = root / "train" / "n01443537" / "images" / "n01443537_0.JPEG"
@@ -80,7 +81,7 @@ def test_decode_cache_key_follows_the_file_list(tmp_path):
     key = folders.file_list_key(tmp_path, paths, 8, 3)
     assert folders.file_list_key(tmp_path, paths[:2], 8, 3) != key
     assert folders.file_list_key(tmp_path, paths, 16, 3) != key
-    write_image(paths[0], 9, seed=5, fmt="PNG")                       # replaced by a different file
+    write_image(paths[0], 9, seed=5, fmt="PNG")  # replaced by a different file
     assert folders.file_list_key(tmp_path, paths, 8, 3) != key
 
 
@@ -98,7 +99,7 @@ def test_truncated_tiny_imagenet_and_wrong_layout_are_clear_errors(tiny_root):
 def test_flat_class_folders_are_a_layout_error(tmp_path):
     root = tmp_path / "tiny"
     tiny_imagenet_tree(root, WNIDS, train_per_class=4, val_per_class=2)
-    for wnid in WNIDS:                                        # images moved out of <wnid>/images/
+    for wnid in WNIDS:  # images moved out of <wnid>/images/
         for image in (root / "train" / wnid / "images").iterdir():
             image.rename(root / "train" / wnid / image.name)
     with pytest.raises(DataError, match="holds 0"):
@@ -116,10 +117,21 @@ def test_corrupt_image_is_reported_with_its_path(tiny_root):
 
 def test_training_on_tiny_imagenet_learns_its_classes(tiny_root, tmp_path):
     root, _ = tiny_root
-    result = train_in_process(tmp_path / "run", *FAST, "dataset=tiny_imagenet", f"dataset.root={root}",
-                              "dataset.num_classes=3", "dataset.train_per_class=4", "dataset.val_per_class=2",
-                              "dataset.image_size=16", "dataset.batch_size=4", "dataset.latent_dim=8",
-                              "backbone.width=8", "optim.lr=0.02", "trainer.epochs=10")
+    result = train_in_process(
+        tmp_path / "run",
+        *FAST,
+        "dataset=tiny_imagenet",
+        f"dataset.root={root}",
+        "dataset.num_classes=3",
+        "dataset.train_per_class=4",
+        "dataset.val_per_class=2",
+        "dataset.image_size=16",
+        "dataset.batch_size=4",
+        "dataset.latent_dim=8",
+        "backbone.width=8",
+        "optim.lr=0.02",
+        "trainer.epochs=10",
+    )
     assert result["status"] == "completed" and result["epochs"] == 10
     # Each class of the fake tree has its own dominant colour channel (fake_images.write_image), so the
     # 6 val images are separable; chance is 2/6. The run reached 6/6 for seeds 0-7 when written; the
@@ -140,7 +152,7 @@ def face_src(tmp_path):
     facescrub_source(src, COUNTS)
     (src / "dan" / "005.jpg").write_bytes((src / "dan" / "004.jpg").read_bytes())
     whole = (src / "eve" / "000.jpg").read_bytes()
-    (src / "eve" / "broken.jpg").write_bytes(whole[:len(whole) // 2])      # valid header, truncated data
+    (src / "eve" / "broken.jpg").write_bytes(whole[: len(whole) // 2])  # valid header, truncated data
     (src / "eve" / "notes.txt").write_text("not an image")
     return src
 
@@ -148,8 +160,18 @@ def face_src(tmp_path):
 @pytest.mark.slow
 def test_facescrub_rule_split_manifest_and_idempotence(face_src, tmp_path):
     dst = tmp_path / "dst"
-    script = [sys.executable, str(ROOT / "scripts" / "prepare_facescrub.py"), str(face_src), str(dst),
-              "--num-identities", "3", "--test-fraction", "0.25", "--size", "16"]
+    script = [
+        sys.executable,
+        str(ROOT / "scripts" / "prepare_facescrub.py"),
+        str(face_src),
+        str(dst),
+        "--num-identities",
+        "3",
+        "--test-fraction",
+        "0.25",
+        "--size",
+        "16",
+    ]
     first = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in (dst / "train").iterdir()) == ["amy", "bob", "eve"]
@@ -159,7 +181,7 @@ def test_facescrub_rule_split_manifest_and_idempotence(face_src, tmp_path):
         files = sorted((face_src / identity).glob("*.jpg"))
         files = [f for f in files if f.name != "broken.jpg"]
         by_hash = sorted(files, key=lambda f: (hashlib.sha256(f.read_bytes()).hexdigest(), f.name))
-        n_test = math.floor(0.25 * len(files) + 0.5)          # eve 8 -> 2, amy/bob 6 -> 2
+        n_test = math.floor(0.25 * len(files) + 0.5)  # eve 8 -> 2, amy/bob 6 -> 2
         test_sources = {e["source"] for e in manifest["images"] if e["identity"] == identity and e["split"] == "test"}
         assert test_sources == {f"{identity}/{f.name}" for f in by_hash[:n_test]}
         assert len(list((dst / "train" / identity).iterdir())) == len(files) - n_test
@@ -188,9 +210,17 @@ def test_facescrub_reader_errors_and_one_epoch(face_src, tmp_path):
     splits = load_facescrub(str(dst), num_classes=3, image_size=16)
     assert splits.class_names == ["amy", "bob", "eve"]
     assert len(splits.train_labels) == 14 and len(splits.test_labels) == 6
-    result = train_in_process(tmp_path / "run", *FAST, "dataset=facescrub", f"dataset.root={dst}",
-                              "dataset.num_classes=3", "dataset.image_size=16", "dataset.batch_size=4",
-                              "dataset.latent_dim=8", "trainer.epochs=1")
+    result = train_in_process(
+        tmp_path / "run",
+        *FAST,
+        "dataset=facescrub",
+        f"dataset.root={dst}",
+        "dataset.num_classes=3",
+        "dataset.image_size=16",
+        "dataset.batch_size=4",
+        "dataset.latent_dim=8",
+        "trainer.epochs=1",
+    )
     assert result["status"] == "completed"
     for image in (dst / "test" / "bob").iterdir():
         image.unlink()

@@ -19,7 +19,7 @@ def _epoch(loader, epoch, start_step=0):
 def test_epoch_is_a_permutation_without_repeats():
     loader = _loader(train=True, crop_padding=0, hflip=False)
     labels = torch.cat([y for _, y in _epoch(loader, 0)])
-    assert len(loader) == 6 and len(labels) == 48              # drop_last in training
+    assert len(loader) == 6 and len(labels) == 48  # drop_last in training
     images = torch.cat([x for x, _ in _epoch(loader, 0)])
     assert len({tuple(x.flatten().tolist()) for x in images}) == 48
 
@@ -49,4 +49,4 @@ def test_test_loader_is_ordered_complete_and_unaugmented():
     loader = _loader(train=False, batch_size=16)
     batches = _epoch(loader, 0)
     assert len(batches) == 4 and torch.equal(torch.cat([y for _, y in batches]), torch.arange(50) % 5)
-    assert torch.allclose(batches[0][0], loader.images[:16].float() / 255)   # mean 0, std 1, no crop/flip
+    assert torch.allclose(batches[0][0], loader.images[:16].float() / 255)  # mean 0, std 1, no crop/flip

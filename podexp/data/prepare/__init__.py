@@ -5,6 +5,7 @@
 ``imagenet_val``: the flat ILSVRC-2012 val folder -> val/<wnid>/.
 The scripts in ``scripts/prepare_*.py`` call these.
 """
+
 import logging
 import sys
 from typing import Callable

@@ -15,6 +15,7 @@ nor the split. The rule here (documented in docs/datasets.md) depends only on th
 Idempotent: outputs that exist with the recorded checksum are left alone, files of a previous
 manifest that the plan no longer holds are removed, and the manifest is rewritten only if it changed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,7 @@ def sha256(path: Path) -> str:
 class Entry:
     identity: str
     split: str
-    source: str      # relative to SRC
+    source: str  # relative to SRC
     source_sha256: str
 
     @property
@@ -57,7 +58,7 @@ def _usable_images(folder: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_image(p.name)):
         try:
             with Image.open(path) as img:
-                img.load()                     # a full decode: verify() misses truncated data
+                img.load()  # a full decode: verify() misses truncated data
         except (OSError, ValueError, SyntaxError):
             broken.append(path)
             continue
@@ -72,8 +73,10 @@ def plan_split(src: Path, num_identities: int, test_fraction: float) -> tuple[li
     """The entries of the rule above and the skipped (broken) source files."""
     src = Path(src)
     if not src.is_dir():
-        raise DataError(f"FaceScrub source folder {src} does not exist. Pass the folder that holds one "
-                        f"sub-folder of face images per identity.")
+        raise DataError(
+            f"FaceScrub source folder {src} does not exist. Pass the folder that holds one "
+            f"sub-folder of face images per identity."
+        )
     if not 0 < test_fraction < 1:
         raise DataError(f"test_fraction must lie in (0, 1); got {test_fraction}.")
     per_identity, broken = {}, []
@@ -83,19 +86,21 @@ def plan_split(src: Path, num_identities: int, test_fraction: float) -> tuple[li
         if usable:
             per_identity[folder.name] = usable
     if len(per_identity) < num_identities:
-        raise DataError(f"{src} holds {len(per_identity)} identity folders with images; "
-                        f"{num_identities} are needed. Expected SRC/<identity>/<image files>.")
+        raise DataError(
+            f"{src} holds {len(per_identity)} identity folders with images; "
+            f"{num_identities} are needed. Expected SRC/<identity>/<image files>."
+        )
     ranked = sorted(per_identity, key=lambda name: (-len(per_identity[name]), name))[:num_identities]
     entries = []
     for identity in sorted(ranked):
         images = per_identity[identity]
         n_test = max(1, math.floor(test_fraction * len(images) + 0.5))
         if n_test >= len(images):
-            raise DataError(f"Identity {identity} has only {len(images)} usable image(s): too few to "
-                            f"split into train and test.")
+            raise DataError(
+                f"Identity {identity} has only {len(images)} usable image(s): too few to split into train and test."
+            )
         for rank, (digest, path) in enumerate(images):
-            entries.append(Entry(identity, "test" if rank < n_test else "train",
-                                 str(path.relative_to(src)), digest))
+            entries.append(Entry(identity, "test" if rank < n_test else "train", str(path.relative_to(src)), digest))
     return entries, broken
 
 
@@ -107,8 +112,9 @@ def _write_image(source: Path, target: Path, size: int) -> None:
     atomic_write(target, lambda handle: resized.save(handle, format="PNG"))
 
 
-def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_fraction: float = 0.15,
-                      size: int = 64) -> dict:
+def prepare_facescrub(
+    src: Path, dst: Path, num_identities: int = 100, test_fraction: float = 0.15, size: int = 64
+) -> dict:
     """Apply the rule; returns a summary {written, removed, kept, train, test, skipped}."""
     src, dst = Path(src), Path(dst)
     entries, broken = plan_split(src, num_identities, test_fraction)
@@ -124,9 +130,16 @@ def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_frac
             written += 1
         else:
             kept += 1
-        images.append({"identity": entry.identity, "split": entry.split, "source": entry.source,
-                       "source_sha256": entry.source_sha256, "output": entry.output,
-                       "output_sha256": sha256(target)})
+        images.append(
+            {
+                "identity": entry.identity,
+                "split": entry.split,
+                "source": entry.source,
+                "source_sha256": entry.source_sha256,
+                "output": entry.output,
+                "output_sha256": sha256(target),
+            }
+        )
     planned = {e.output for e in entries}
     removed = 0
     for stale in sorted(set(old_sums) - planned):
@@ -138,15 +151,24 @@ def prepare_facescrub(src: Path, dst: Path, num_identities: int = 100, test_frac
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     counts = {s: sum(e.split == s for e in entries) for s in ("train", "test")}
-    manifest = {"rule": {"num_identities": num_identities, "test_fraction": test_fraction, "size": size,
-                         "identities": "most usable images, ties by name",
-                         "split": "per identity, sorted by (sha256, name): first floor(f*n+0.5) are test"},
-                "identities": sorted({e.identity for e in entries}), "counts": counts,
-                "skipped_unreadable": [str(p.relative_to(src)) for p in broken], "images": images}
+    manifest = {
+        "rule": {
+            "num_identities": num_identities,
+            "test_fraction": test_fraction,
+            "size": size,
+            "identities": "most usable images, ties by name",
+            "split": "per identity, sorted by (sha256, name): first floor(f*n+0.5) are test",
+        },
+        "identities": sorted({e.identity for e in entries}),
+        "counts": counts,
+        "skipped_unreadable": [str(p.relative_to(src)) for p in broken],
+        "images": images,
+    }
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     if not old_path.is_file() or old_path.read_text() != text:
         atomic_write_text(text, old_path)
     if broken:
-        log.warning("FaceScrub: skipped %d unreadable source file(s): %s", len(broken),
-                    ", ".join(str(p) for p in broken[:20]))
+        log.warning(
+            "FaceScrub: skipped %d unreadable source file(s): %s", len(broken), ", ".join(str(p) for p in broken[:20])
+        )
     return {"written": written, "kept": kept, "removed": removed, **counts, "skipped": len(broken)}

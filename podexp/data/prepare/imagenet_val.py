@@ -9,6 +9,7 @@ Labels come from the official devkit (ILSVRC2012_devkit_t12.tar.gz):
 
 Running it again, or after an interrupted run, only moves images still lying flat in ``val/``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,10 @@ def read_ground_truth(path: Path) -> list[int]:
     try:
         return [int(line) for line in Path(path).read_text().split()]
     except ValueError:
-        raise DataError(f"{path} must hold one integer ILSVRC2012_ID per line "
-                        f"(data/ILSVRC2012_validation_ground_truth.txt of the devkit).") from None
+        raise DataError(
+            f"{path} must hold one integer ILSVRC2012_ID per line "
+            f"(data/ILSVRC2012_validation_ground_truth.txt of the devkit)."
+        ) from None
 
 
 def arrange_imagenet_val(val_dir: Path, ground_truth: Path, synsets: Path) -> int:
@@ -52,8 +55,10 @@ def arrange_imagenet_val(val_dir: Path, ground_truth: Path, synsets: Path) -> in
         return 0
     moved = [f.name for d in val_dir.iterdir() if d.is_dir() for f in d.iterdir() if is_image(f.name)]
     if len(flat) + len(moved) != len(labels):
-        raise DataError(f"{val_dir} holds {len(flat) + len(moved)} val images but {ground_truth} has "
-                        f"{len(labels)} labels: the folder or the ground-truth file is incomplete.")
+        raise DataError(
+            f"{val_dir} holds {len(flat) + len(moved)} val images but {ground_truth} has "
+            f"{len(labels)} labels: the folder or the ground-truth file is incomplete."
+        )
     # the i-th label belongs to the i-th image of the full sorted list, flat or already moved
     label_of = dict(zip(sorted(flat + moved), labels))
     unknown = sorted({label_of[n] for n in flat} - set(id_to_wnid))

@@ -6,6 +6,7 @@ file name, wnid, box). ``arrange_val`` moves each val image to ``val/<wnid>/imag
 layout), keeps the annotation file and removes the emptied ``val/images``. Running it again, or after
 an interrupted run, only moves what is still in ``val/images``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,10 @@ def read_val_annotations(path: Path) -> dict[str, str]:
             continue
         fields = line.split("\t")
         if len(fields) < 2:
-            raise DataError(f"{path} line {number} is not '<file>\\t<wnid>\\t...': {line!r}. "
-                            f"Re-extract it from tiny-imagenet-200.zip.")
+            raise DataError(
+                f"{path} line {number} is not '<file>\\t<wnid>\\t...': {line!r}. "
+                f"Re-extract it from tiny-imagenet-200.zip."
+            )
         labels[fields[0]] = fields[1]
     return labels
 
@@ -41,20 +44,26 @@ def arrange_val(root: Path) -> int:
     val = Path(root) / "val"
     flat = val / "images"
     if not val.is_dir():
-        raise DataError(f"{val} does not exist: {root} is not an unzipped tiny-imagenet-200 folder "
-                        f"(expected train/, val/ and wnids.txt inside). Unzip tiny-imagenet-200.zip and "
-                        f"pass the tiny-imagenet-200 folder.")
+        raise DataError(
+            f"{val} does not exist: {root} is not an unzipped tiny-imagenet-200 folder "
+            f"(expected train/, val/ and wnids.txt inside). Unzip tiny-imagenet-200.zip and "
+            f"pass the tiny-imagenet-200 folder."
+        )
     if not flat.is_dir():
         return 0
     annotations = val / ANNOTATIONS
     if not annotations.is_file():
-        raise DataError(f"{flat} exists but {annotations} does not, so the val images cannot be "
-                        f"sorted into classes. Re-extract val/ from tiny-imagenet-200.zip.")
+        raise DataError(
+            f"{flat} exists but {annotations} does not, so the val images cannot be "
+            f"sorted into classes. Re-extract val/ from tiny-imagenet-200.zip."
+        )
     labels = read_val_annotations(annotations)
     unlabelled = sorted(f.name for f in flat.iterdir() if f.name not in labels)
     if unlabelled:
-        raise DataError(f"{len(unlabelled)} file(s) in {flat} have no line in {annotations} "
-                        f"(e.g. {unlabelled[:3]}). Re-extract val/ from tiny-imagenet-200.zip.")
+        raise DataError(
+            f"{len(unlabelled)} file(s) in {flat} have no line in {annotations} "
+            f"(e.g. {unlabelled[:3]}). Re-extract val/ from tiny-imagenet-200.zip."
+        )
     moved = 0
     for name in sorted(p.name for p in flat.iterdir()):
         target = val / labels[name] / "images" / name
