@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 import shutil
 import subprocess
@@ -107,3 +109,16 @@ def write_fake_mnist(folder: Path, n_train: int = 200, n_test: int = 100, gz: bo
     write_idx(folder / "t10k-images-idx3-ubyte", vx, gz)
     write_idx(folder / "t10k-labels-idx1-ubyte", vy, gz)
     return folder
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def positive(value) -> bool:
+    """A measured figure: a finite float above zero."""
+    return isinstance(value, float) and math.isfinite(value) and value > 0

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import needs_cpp_compiler
+from helpers import load_script, needs_cpp_compiler, positive
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "--device",
     "cpu",
@@ -33,14 +29,7 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _positive(value) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value > 0
+    return load_script("bench")
 
 
 def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path):
@@ -51,16 +40,16 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
     assert record["backbone"] == "small_cnn" and record["batch"] == 4
     sides = {"podexp", "tuned_eager", "reference"}
     assert set(record["ms_per_step"]) == set(record["tflops"]) == set(record["one_time_s"]) == sides
-    assert all(_positive(v) for v in record["ms_per_step"].values())
+    assert all(positive(v) for v in record["ms_per_step"].values())
     assert all(len(record["epoch_s_rounds"][side]) == 1 for side in sides)  # --rounds 1
-    assert _positive(record["speedup_vs_reference"]) and _positive(record["speedup_vs_tuned_eager"])
+    assert positive(record["speedup_vs_reference"]) and positive(record["speedup_vs_tuned_eager"])
     assert record["meets_definition"] is False  # one round of 2 steps: short of >= 5 whole epochs
     reference_flags = record["flags"]["reference"]
     assert reference_flags["host_reads_per_step"] == 2 and "cudnn_allow_tf32" in reference_flags
     assert record["flags"]["podexp"]["cuda_graph"] is torch.cuda.is_available()
-    assert _positive(record["reference_loader"]["fraction_of_training_epoch"])
+    assert positive(record["reference_loader"]["fraction_of_training_epoch"])
     assert set(record["loss_step_vs_softmax"]) == {"softmax", "pod", "cot"} and "loss_build_errors" not in record
-    assert all(_positive(v) for v in record["loss_ms_per_step"].values())
+    assert all(positive(v) for v in record["loss_ms_per_step"].values())
     for side in sides:
         assert record["step_profile"][side]["ops_per_step"] >= 20  # conv/bn/relu forward and backward at least
 
@@ -69,10 +58,10 @@ def test_bench_reports_speed_ratios_loss_costs_and_step_profile(bench, tmp_path)
 @needs_cpp_compiler
 def test_bench_times_a_compile_mode_and_the_step_breakdown(bench):
     report = bench.main([*TINY, "--losses", "softmax", "--compile", "small_cnn", "--compile-modes", "default"])
-    assert _positive(report["backbones"][0]["ms_per_step"]["podexp_compile_default"])
+    assert positive(report["backbones"][0]["ms_per_step"]["podexp_compile_default"])
     parts = bench.main([*TINY, "--breakdown"])["small_cnn"]
     assert set(parts) == {"loader", "forward_backward", "forward_backward_sgd", "train_step"}
-    assert all(_positive(v) for v in parts.values())
+    assert all(positive(v) for v in parts.values())
 
 
 class FakeClock:

@@ -3,27 +3,16 @@ promises: per-variant step times, FLOPs, profile, top kernels, a real epoch, JSO
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import load_script, positive
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _positive(value) -> bool:
-    return isinstance(value, float) and math.isfinite(value) and value > 0
+    return load_script("gpu_check")
 
 
 def test_tiny_gpu_check_writes_every_figure(gpu_check, tmp_path):
@@ -36,17 +25,17 @@ def test_tiny_gpu_check_writes_every_figure(gpu_check, tmp_path):
     else:
         assert "not CUDA" in record["unavailable"]["graphed"]
     assert set(record["ms_per_step"]) == set(record["tflops"]) == expected
-    assert all(_positive(v) for v in record["ms_per_step"].values())
-    assert all(_positive(v) for v in record["one_time_s"].values())
-    assert _positive(record["gflop_per_step"])
+    assert all(positive(v) for v in record["ms_per_step"].values())
+    assert all(positive(v) for v in record["one_time_s"].values())
+    assert positive(record["gflop_per_step"])
     assert record["step_profile"]["eager"]["ops_per_step"] >= 20
     kernels = record["top_kernels"]["kernels"]
-    assert len(kernels) == 10 and all(_positive(k["ms_per_step"]) for k in kernels)
+    assert len(kernels) == 10 and all(positive(k["ms_per_step"]) for k in kernels)
     assert [k["ms_per_step"] for k in kernels] == sorted((k["ms_per_step"] for k in kernels), reverse=True)
-    assert record["epoch"]["steps"] == 4 and _positive(record["epoch"]["seconds"])  # 16 images / batch 4
+    assert record["epoch"]["steps"] == 4 and positive(record["epoch"]["seconds"])  # 16 images / batch 4
     summary = (tmp_path / "gpu_check.md").read_text()
     assert "| small_cnn |" in summary and "Top kernels, small_cnn" in summary
-    assert _positive(record["seconds"]) and "skipped" not in report
+    assert positive(record["seconds"]) and "skipped" not in report
 
 
 def test_a_backbone_past_the_time_budget_is_left_out_and_named(gpu_check, tmp_path):

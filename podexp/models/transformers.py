@@ -142,47 +142,32 @@ def create_timm_backbone(
     return ResizeTo(net, img_size), net.num_features
 
 
-@BACKBONES.register("vit_b16", timm=True)
-def vit_b16(
-    in_channels: Channels,
-    stem: Stem,
-    model: str,
-    img_size: PositiveInt,
-    pretrained: bool,
-    checkpoint: str | None,
-    model_kwargs: dict | None,
-    drop_path_rate: Annotated[float, Range(ge=0, lt=1)],
-) -> tuple[nn.Module, int]:
-    """ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm)."""
-    return create_timm_backbone(
-        model,
-        in_channels,
-        img_size=img_size,
-        pretrained=pretrained,
-        checkpoint=checkpoint,
-        model_kwargs=model_kwargs,
-        drop_path_rate=drop_path_rate,
-    )
+def _register_timm(name: str, summary: str) -> None:
+    """Register ``name`` as a timm transformer backbone (``backbone.model`` names the timm model)."""
+
+    def build(
+        in_channels: Channels,
+        stem: Stem,
+        model: str,
+        img_size: PositiveInt,
+        pretrained: bool,
+        checkpoint: str | None,
+        model_kwargs: dict | None,
+        drop_path_rate: Annotated[float, Range(ge=0, lt=1)],
+    ) -> tuple[nn.Module, int]:
+        return create_timm_backbone(
+            model,
+            in_channels,
+            img_size=img_size,
+            pretrained=pretrained,
+            checkpoint=checkpoint,
+            model_kwargs=model_kwargs,
+            drop_path_rate=drop_path_rate,
+        )
+
+    build.__name__, build.__doc__ = name, summary
+    BACKBONES.register(name, timm=True)(build)
 
 
-@BACKBONES.register("swin_b", timm=True)
-def swin_b(
-    in_channels: Channels,
-    stem: Stem,
-    model: str,
-    img_size: PositiveInt,
-    pretrained: bool,
-    checkpoint: str | None,
-    model_kwargs: dict | None,
-    drop_path_rate: Annotated[float, Range(ge=0, lt=1)],
-) -> tuple[nn.Module, int]:
-    """Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage)."""
-    return create_timm_backbone(
-        model,
-        in_channels,
-        img_size=img_size,
-        pretrained=pretrained,
-        checkpoint=checkpoint,
-        model_kwargs=model_kwargs,
-        drop_path_rate=drop_path_rate,
-    )
+_register_timm("vit_b16", "ViT-B/16 (86M parameters, 768-d feature: the class token after the final norm).")
+_register_timm("swin_b", "Swin-B, window 7 (87M parameters, 1024-d feature: global average of the last stage).")
