@@ -55,6 +55,21 @@ def run_train_py(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout:
 
 
 FAST = ("debug=fast",)
+# The paper's losses in the order of its tables (Table 4 compares the first ten)
+PAPER_LOSSES = (
+    "softmax",
+    "center",
+    "am_softmax",
+    "arcface",
+    "cm",
+    "cot",
+    "pedcc_loss",
+    "cosine",
+    "nac",
+    "pod",
+    "lsoftmax",
+    "wsoftmax",
+)
 # 128 training images of 8x8 in batches of 32 (4 steps per epoch), a width-8 small_cnn: runs in about a second
 TINY_DATA = (
     "dataset.train_size=128",
