@@ -38,7 +38,7 @@ import bench  # noqa: E402
 
 from podexp.errors import ConfigError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the clone: tests/test_gpu.py runs from it, reports/ lies in it
 SIZES = {
     "full": dict(
         backbones=["resnet50", "densenet121", "mobilenetv2"],
