@@ -94,7 +94,9 @@ def train(cfg: DictConfig, out_dir: Path, job_name: str = "train") -> dict:
     out_dir = distributed.rank0_path(ctx, out_dir)  # every rank resumes from and finishes in one folder
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(out_dir) if ctx.is_main else nullcontext():
+    # the signal handlers cover the setup too (data loading, model building): a SIGTERM there is taken at
+    # the first step boundary like any other, instead of killing the process with 143
+    with RunLock(out_dir) if ctx.is_main else nullcontext(), signals.preemption_handlers():
         return _train_locked(cfg, out_dir, job_name, ctx, device, started)
 
 
@@ -154,8 +156,7 @@ def _train_locked(cfg: DictConfig, out_dir: Path, job_name: str, ctx, device: to
             trainer.load_state_dict(state)
             if state["changed"]:  # resume_allow_changes=true or more epochs: the new values count from here
                 resume.apply_optimizer_settings(configured, trainer.optimizers, trainer.schedulers)
-        with signals.preemption_handlers():
-            last = trainer.fit()
+        last = trainer.fit()
         if not last and metrics is not None:  # resumed after its last epoch
             last = metrics.last_row()
         val = {"final_val_acc": last.get("val_acc")} if "val_acc" in last else {}

@@ -80,3 +80,29 @@ def test_sigterm_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     assert resumed["best_test_acc"] == reference["best_test_acc"]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
+
+
+def test_a_sigterm_during_setup_is_taken_at_the_first_step(tmp_path, monkeypatch):
+    """A signal while the data are read or the model is built (minutes for ImageNet) is not the default
+    handler's exit 143: the run checkpoints at its first step boundary and exits with 75."""
+    from podexp.train import run
+
+    monkeypatch.setattr(signals, "_requested", None)
+    before = {s: signal.getsignal(s) for s in signals.SIGNALS}
+    real_build_run = run.build_run
+
+    def build_run_then_preempted(*args, **kwargs):
+        built = real_build_run(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return built
+
+    monkeypatch.setattr(run, "build_run", build_run_then_preempted)
+    try:
+        with pytest.raises(signals.Preempted) as stop:
+            train_in_process(tmp_path, *SMALL)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert stop.value.code == signals.EXIT_PREEMPTED
+    state, _ = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 0 and state["step_in_epoch"] == 1
