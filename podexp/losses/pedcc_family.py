@@ -118,7 +118,10 @@ class NaCLoss(PEDCCLoss):
     def on_epoch_end(self, epoch, all_reduce):
         total, count = all_reduce(self.norm_sum.clone()), all_reduce(self.norm_count.clone())
         if count > 0:
-            self.v_value.fill_(self.alpha * (epoch + 1) * float(total / count))
+            v = self.alpha * (epoch + 1) * float(total / count)
+            # a v beyond v_value's range is inf (not an overflow error): the trainer's finite-state check then
+            # stops the run naming loss.v_value, with the last good checkpoint kept
+            self.v_value.fill_(v if abs(v) <= torch.finfo(self.v_value.dtype).max else float("inf"))
         self.norm_sum.zero_()
         self.norm_count.zero_()
 

@@ -84,7 +84,7 @@ def check_finite_state(epoch: int, step_in_epoch: int, **modules: torch.nn.Modul
     shown = ", ".join(bad[:10]) + (f" ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
     raise DivergenceError(
         f"Training diverged: after {where} these tensors are not finite: {shown}. They were not "
-        f"checkpointed, so the run folder's last.pt is still the last good checkpoint. Lower optim.lr or "
+        f"checkpointed: the run folder's last.pt, if any, is still the last good checkpoint. Lower optim.lr or "
         f"optim.momentum, add warm-up (sched.warmup_epochs), or check the loss's hyper-parameters."
     )
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from podexp.settings import TrainerSettings
 from podexp.train.distributed import Dist, unwrap
-from podexp.train.divergence import NonFiniteGuard, check_skip_fraction
+from podexp.train.divergence import NonFiniteGuard, check_finite_state, check_skip_fraction
 from podexp.train.graph import graph_step
 from podexp.train.resume import rng_state, set_rng_state
 
@@ -281,6 +281,9 @@ class Trainer:
             row = {**self.epoch_head, **self.train_epoch(epoch), **self.evaluate_all()}
             row["epoch_time"] = time.perf_counter() - start
             self.epoch = epoch + 1
+            # an overflowed weight, BatchNorm statistic or v stops the run before the epoch is logged (with or
+            # without checkpoints)
+            check_finite_state(self.epoch, 0, model=unwrap(self.model), loss=self.loss)
             row.update(self.track_best(row))
             done_here += 1
             eta = (time.perf_counter() - session_start) / done_here * (epochs - self.epoch)

@@ -148,3 +148,13 @@ def test_a_non_finite_batch_never_reaches_v(name):
     loss.on_epoch_end(epoch=0, all_reduce=lambda t: t)
     finite_norms = torch.cat([z.norm(dim=1), z[2:].norm(dim=1)])
     assert loss.v == pytest.approx(loss.alpha * float(finite_norms.mean()))
+
+
+@pytest.mark.parametrize("name", ["nac", "pod"])
+def test_a_v_beyond_float32_becomes_inf_not_an_overflow_error(name):
+    """alpha=1e38 times a norm of a few units overflows float32: v is inf (which the trainer's finite-state
+    check reports by name), not a RuntimeError traceback."""
+    loss = build(name, num_classes=4, latent_dim=8, alpha=1e38)
+    loss(torch.full((6, 8), 3.0), torch.arange(6) % 4)
+    loss.on_epoch_end(epoch=0, all_reduce=lambda t: t)
+    assert loss.v == float("inf")

@@ -238,3 +238,13 @@ def test_fused_gradient_check_flags_what_the_total_norm_flags(plant):
     assert flag.dtype == torch.bool and flag.shape == ()
     assert bool(flag) == bool(~torch.isfinite(torch.nn.utils.get_total_norm(before))) == (plant is not None)
     assert all(torch.equal(g, b) or (g.isnan() == b.isnan()).all() for g, b in zip(grads, before))
+
+
+def test_a_non_finite_state_stops_the_run_without_checkpoints_too(tmp_path):
+    """trainer.checkpoint=false writes no checkpoint to guard, but an overflowed v (alpha=1e38) must still
+    stop the run as diverged before the epoch is logged, not end it as completed."""
+    with pytest.raises(DivergenceError) as stopped:
+        train_in_process(tmp_path, *FAST, "trainer.epochs=3", "trainer.checkpoint=false", "loss.alpha=1e38")
+    assert "these tensors are not finite: loss.v_value" in str(stopped.value)
+    assert not (tmp_path / "result.json").exists()
+    assert all(math.isfinite(row["v"]) for row in LocalMetrics(tmp_path).rows())
