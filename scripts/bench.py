@@ -358,15 +358,9 @@ def step_profile(runner, steps: int) -> dict:
     wall time means the device waits for the host to launch work (the step is launch-bound).
     """
     from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
 
     device = runner.device
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    synchronize(device)
-    with profile(activities=activities) as prof:
-        runner.run(steps)
-        synchronize(device)
-    events = prof.events()
+    events = profiled_events(runner, steps)
 
     def dispatched(event) -> bool:
         parent = event.cpu_parent
@@ -378,6 +372,19 @@ def step_profile(runner, steps: int) -> dict:
         report["kernels_per_step"] = len(kernels) / steps
         report["gpu_busy_ms_per_step"] = sum(e.self_device_time_total for e in kernels) / 1e3 / steps
     return report
+
+
+def profiled_events(runner, steps: int) -> list:
+    """The profiler's events of ``steps`` steps of ``runner`` (CPU operators, and CUDA kernels on a GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    device = runner.device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    synchronize(device)
+    with profile(activities=activities) as prof:
+        runner.run(steps)
+        synchronize(device)
+    return prof.events()
 
 
 def step_flops(runner) -> float:
@@ -394,16 +401,10 @@ def top_kernels(runner, steps: int, count: int = 10) -> list[dict]:
     """The ``count`` costliest kernels of ``steps`` steps: on CUDA device kernels by summed GPU time, on the
     CPU the ATen operators by self CPU time (``ms_per_step`` and ``calls_per_step`` each)."""
     from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
 
     device = runner.device
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    synchronize(device)
-    with profile(activities=activities) as prof:
-        runner.run(steps)
-        synchronize(device)
     totals: dict[str, list] = {}
-    for event in prof.events():
+    for event in profiled_events(runner, steps):
         if device.type == "cuda":
             if event.device_type != DeviceType.CUDA:
                 continue
