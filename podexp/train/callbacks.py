@@ -20,8 +20,6 @@ from typing import Callable
 from podexp.errors import storage_error
 from podexp.io import save_checkpoint, tensor_bytes
 from podexp.train import resume, signals
-from podexp.train.distributed import unwrap
-from podexp.train.divergence import check_finite_state
 from podexp.train.loggers import LocalMetrics, WandbLogger
 
 
@@ -78,15 +76,12 @@ class WandbCallback(Callback):
 class Checkpointer(Callback):
     """``last.pt`` (the previous one kept as ``prev.pt``) after every epoch, written by rank 0: the
     trainer's state plus the run's resolved config, its hash and the W&B run id (``wandb_run_id()``).
-    Every rank first checks that model and loss hold only finite values."""
+    The trainer has checked that model and loss hold only finite values (``Trainer.check_finite``)."""
 
     def __init__(self, out_dir: Path, resolved: dict, wandb_run_id: Callable[[], str | None]):
         self.out_dir, self.resolved, self.wandb_run_id = Path(out_dir), resolved, wandb_run_id
 
     def save(self, trainer) -> None:
-        """Write the checkpoint, unless a tensor of model or loss went non-finite (``DivergenceError``:
-        the previous checkpoint stays the last good one)."""
-        check_finite_state(trainer.epoch, trainer.step_in_epoch, model=unwrap(trainer.model), loss=trainer.loss)
         if not trainer.dist.is_main:
             return
         state = {
@@ -122,6 +117,7 @@ class Preemption(Callback):
         if not signals.requested_by_all(trainer.dist, trainer.step_in_epoch, self.check_every, trainer.device):
             return
         if self.checkpointer is not None:
+            trainer.check_finite()  # a non-finite state is not saved: the previous checkpoint stays the last good one
             self.checkpointer.save(trainer)
         saved, reason = self.checkpointer is not None, signals.reason()
         raise signals.Preempted(

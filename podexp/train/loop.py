@@ -249,6 +249,12 @@ class Trainer:
             self.best = {"best_test_acc": max(self.best.get("best_test_acc", float("-inf")), row["test_acc"])}
         return dict(self.best)
 
+    def check_finite(self) -> None:
+        """Stop (``DivergenceError`` naming them) when a weight or buffer of model or loss is not finite, e.g.
+        an overflowed BatchNorm statistic or v: called at every epoch end and before a preemption checkpoint,
+        so no checkpoint or metrics row holds such a state."""
+        check_finite_state(self.epoch, self.step_in_epoch, model=unwrap(self.model), loss=self.loss)
+
     @staticmethod
     def _duration(seconds: float) -> str:
         minutes, secs = divmod(int(round(seconds)), 60)
@@ -281,9 +287,7 @@ class Trainer:
             row = {**self.epoch_head, **self.train_epoch(epoch), **self.evaluate_all()}
             row["epoch_time"] = time.perf_counter() - start
             self.epoch = epoch + 1
-            # an overflowed weight, BatchNorm statistic or v stops the run before the epoch is logged (with or
-            # without checkpoints)
-            check_finite_state(self.epoch, 0, model=unwrap(self.model), loss=self.loss)
+            self.check_finite()  # before the epoch is logged or checkpointed, with or without checkpoints
             row.update(self.track_best(row))
             done_here += 1
             eta = (time.perf_counter() - session_start) / done_here * (epochs - self.epoch)
