@@ -22,9 +22,10 @@ back to its value before the batch (a copy per step: only in skip mode). In both
 learning-rate schedule advances as usual. An epoch that skips more than ``trainer.max_skip_fraction`` of
 its steps has stopped learning: the run stops as diverged (``check_skip_fraction``).
 
-Before every checkpoint, every floating tensor of model and loss (parameters and buffers: BatchNorm
-statistics, NaC/POD's ``v``) must be finite (``non_finite_tensors``), so ``last.pt`` is always a good
-checkpoint: a finite loss and gradient can still push a buffer to inf.
+At every epoch end and before a preemption checkpoint (``Trainer.check_finite``), every floating tensor
+of model and loss (parameters and buffers: BatchNorm statistics, NaC/POD's ``v``) must be finite
+(``non_finite_tensors``), so ``last.pt`` is always a good checkpoint and no logged epoch holds such a
+state: a finite loss and gradient can still push a buffer to inf.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def non_finite_tensors(**modules: torch.nn.Module) -> list[str]:
 
 
 def check_finite_state(epoch: int, step_in_epoch: int, **modules: torch.nn.Module) -> None:
-    """Refuse to checkpoint a model or loss holding a non-finite tensor (the message names them)."""
+    """Stop the run (``DivergenceError`` naming them) when model or loss holds a non-finite tensor."""
     bad = non_finite_tensors(**modules)
     if not bad:
         return
