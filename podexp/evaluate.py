@@ -7,7 +7,8 @@
 RUN_DIR is a run folder (config.yaml + model.pt or last.pt), from this machine or another: the weights
 are read onto the CPU whatever device wrote them, and the key prefixes of DDP / torch.compile are removed.
 ``key=value`` arguments override the run's config (``dataset=NAME`` swaps in configs/dataset/NAME.yaml,
-keeping the trained latent_dim); ``split`` is test (default) or train (no augmentation). The prediction is
+keeping the trained latent_dim); ``split`` is test (default), val (the run's validation hold-out) or train
+(no augmentation). The prediction is
 the loss's own margin-free ``predict(z).argmax`` (docs/method.md §2).
 
 Writes into ``RUN_DIR/eval/<dataset>-<split>/`` (or ``--out``): ``metrics.json`` (accuracy, latent norms,
@@ -33,10 +34,11 @@ from podexp.errors import ConfigError, PodexpError
 from podexp.io import atomic_write, atomic_write_json, atomic_write_text
 from podexp.validate import validate_config
 
-# The splits a run can be evaluated on: split name -> its unaugmented loader. A validation split held out of
-# the training data (dataset.val_fraction) is added here as "val" where the loaders carry one.
+# The splits a run can be evaluated on: split name -> its unaugmented loader ("val": the hold-out of
+# dataset.val_fraction, None for a run trained without one).
 SPLITS = {
     "test": lambda loaders: loaders.test,
+    "val": lambda loaders: loaders.val,
     "train": lambda loaders: unaugmented(loaders.train),
 }
 
@@ -159,14 +161,20 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path | None, save_feature
     split_args = [o for o in overrides if o.startswith("split=")]
     split = split_args[-1].partition("=")[2] if split_args else "test"
     if split not in SPLITS:
-        raise ConfigError(f"split={split}: use {' or '.join(SPLITS)}.")
+        raise ConfigError(f"split={split}: use {', '.join(list(SPLITS)[:-1])} or {list(SPLITS)[-1]}.")
     cfg = run_config(run_dir, [o for o in overrides if not o.startswith("split=")])
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: no CUDA device is visible here. Evaluate with --device cpu.")
     cfg.trainer.device, cfg.resume = device, None  # how the run was started does not matter here
     validate_config(cfg)
     _, loaders, model, loss = load_run(run_dir, torch.device(device), cfg)
-    z, labels = encode(model, SPLITS[split](loaders))
+    loader = SPLITS[split](loaders)
+    if loader is None:
+        raise ConfigError(
+            f"split={split}: {run_dir} was trained without a validation split (dataset.val_fraction=0), so "
+            f"it has none to evaluate; use split=test, or train with +dataset.val_fraction=0.1."
+        )
+    z, labels = encode(model, loader)
     predictions = loss.predict(z.to(device)).argmax(1).cpu()
     summary = {
         "run": str(run_dir),
@@ -193,7 +201,7 @@ def main(argv=None) -> int:
         epilog=__doc__.split("\n", 2)[2],
     )
     parser.add_argument("run_dir", type=Path, help="a run folder: config.yaml + model.pt or last.pt")
-    parser.add_argument("overrides", nargs="*", help="split=test|train, dataset=NAME, any config key=value")
+    parser.add_argument("overrides", nargs="*", help="split=test|val|train, dataset=NAME, any config key=value")
     parser.add_argument("--save-features", action="store_true", help="also write features.npz (z, labels, predictions)")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/eval/<dataset>-<split>)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")

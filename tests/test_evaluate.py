@@ -54,6 +54,15 @@ def test_the_train_split_is_read_whole_and_results_go_into_the_run_folder(run):
     assert metrics(folder / "eval" / "synthetic-train")["n"] == TRAIN_SIZE
 
 
+def test_the_validation_split_reproduces_the_runs_best_val_accuracy(tmp_path):
+    """A run trained with a hold-out: split=val evaluates exactly those images (its last epoch's val_acc)."""
+    result = train_in_process(tmp_path / "run", *TINY, "+dataset.val_fraction=0.25")
+    assert main([str(tmp_path / "run"), "split=val", "--out", str(tmp_path / "eval")]) == 0
+    summary = metrics(tmp_path / "eval")
+    assert summary["split"] == "val" and 0.2 * TRAIN_SIZE <= summary["n"] <= 0.3 * TRAIN_SIZE  # ~ a quarter per class
+    assert summary["accuracy"] == pytest.approx(result["final_val_acc"], abs=1e-9)
+
+
 @pytest.mark.parametrize("prefix", ["module.", "_orig_mod.", "_orig_mod.module."])
 def test_a_checkpoint_of_a_wrapped_network_from_last_pt_loads(run, tmp_path, prefix):
     """last.pt of a DDP / torch.compile run elsewhere: prefixed keys, no model.pt."""
@@ -88,7 +97,8 @@ BAD = {  # name: (arguments, fragment of the one-paragraph message)
         "holds no checkpoint (model.pt or last.pt)",
     ),
     "corrupt checkpoint": (corrupt, "Cannot read the checkpoint"),
-    "unknown split": (lambda run, tmp: [str(run[0]), "split=dev"], "split=dev: use test or train"),
+    "unknown split": (lambda run, tmp: [str(run[0]), "split=dev"], "split=dev: use test, val or train"),
+    "no validation split": (lambda run, tmp: [str(run[0]), "split=val"], "was trained without a validation split"),
     "unknown dataset": (lambda run, tmp: [str(run[0]), "dataset=nope"], "dataset=nope: no such option"),
     "other image shape": (lambda run, tmp: [str(run[0]), "dataset=digits"], "do not fit the network"),
     "misspelt key": (lambda run, tmp: [str(run[0]), "dataset.bach_size=8"], "Did you mean dataset.batch_size?"),
